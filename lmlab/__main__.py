@@ -1,0 +1,5 @@
+import sys
+
+from lmlab.commands import main
+
+sys.exit(main())

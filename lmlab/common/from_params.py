@@ -1,0 +1,380 @@
+"""`FromParams`: build objects from configs using their constructors' type hints.
+
+Supported annotations (a closed set, checked when a component is registered):
+`int`, `float`, `bool`, `str`, `Any` (raw JSON), `Literal[...]`, `Optional[X]`, `Union[X, Y]` (tried in
+order), `List[X]`, `Sequence[X]`, `Tuple[X, ...]`, `Tuple[X, Y]`, `Set[X]`, `Dict[str, X]`, any
+`FromParams` class (a `Registrable` base picks its implementation with the `"type"` key, falling
+back to `default_implementation`), and `Lazy[X]`.
+
+Run-time arguments: keyword arguments given to `from_params` go to that object's constructor (and
+must not also appear in the config). The *injectable* names in `INJECTABLE` (`vocab`,
+`serialization_dir`) also travel down to every nested constructor that declares a parameter of that
+name and whose config does not set it.
+
+Every object built here remembers its *filled* config (all defaults made explicit); `to_params(obj)`
+returns it, so a run can write back exactly what it built.
+"""
+import collections.abc
+import inspect
+import json
+import typing
+from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
+
+from lmlab.common.errors import ConfigurationError, LmlabError
+from lmlab.common.lazy import Lazy
+from lmlab.common.params import Params, join_path
+
+T = TypeVar("T", bound="FromParams")
+
+INJECTABLE = ("vocab", "serialization_dir")
+"""Run-time values passed down to any nested constructor with a parameter of the same name."""
+
+_CONFIG_ATTRIBUTE = "_lmlab_config"
+
+
+class FromParams:
+    """Mixin: `cls.from_params(params, **extras)` builds an instance from a config.
+
+    Override `from_params` (a classmethod with the same signature) when a constructor's arguments do
+    not map one-to-one onto config keys.
+    """
+
+    @classmethod
+    def from_params(cls: Type[T], params: Union[Params, Dict[str, Any]], **extras: Any) -> T:
+        if not isinstance(params, Params):
+            params = Params(params)
+        injected = {k: v for k, v in extras.items() if k in INJECTABLE}
+        value, _ = _build_object(cls, params, params.history, injected, extras)
+        return value
+
+
+def to_params(obj: Any) -> Dict[str, Any]:
+    """The filled config `obj` was built from (every default explicit)."""
+    config = getattr(obj, _CONFIG_ATTRIBUTE, None)
+    if config is None:
+        raise ConfigurationError(f"{type(obj).__name__} was not built from a config, so it has no config to write")
+    return json.loads(json.dumps(config))
+
+
+# ------------------------------------------------------------------------------------------------
+# Building
+
+
+def build(annotation: Any, value: Any, path: str, injected: Dict[str, Any],
+          explicit: Optional[Dict[str, Any]] = None) -> Tuple[Any, Any]:
+    """Build `value` (plain JSON or `Params`) as `annotation`; returns (object, filled config)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+
+    if annotation is Any or annotation is inspect.Parameter.empty:
+        plain = value.as_dict() if isinstance(value, Params) else value
+        return plain, plain
+    if origin is Union:
+        return _build_union(args, value, path, injected)
+    if value is None:
+        raise ConfigurationError(f"expected {describe(annotation)}, found null", path)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigurationError(f"expected one of {', '.join(map(repr, args))}, found {value!r}", path)
+        return value, value
+    if origin is Lazy:
+        params = _expect_params(value, annotation, path)
+        return Lazy(args[0], params, injected), params.as_dict()
+    if origin in (list, collections.abc.Sequence, set, tuple):
+        return _build_collection(origin, args, annotation, value, path, injected)
+    if origin in (dict, collections.abc.Mapping):
+        return _build_dict(args, annotation, value, path, injected)
+    if annotation in (int, float, bool, str):
+        coerced = coerce_primitive(annotation, value, path)
+        return coerced, coerced
+    if isinstance(annotation, type) and issubclass(annotation, FromParams):
+        params = _expect_params(value, annotation, path)
+        return _build_object(annotation, params, path, injected, explicit or {})
+    raise ConfigurationError(f"{describe(annotation)} cannot be built from a config", path)
+
+
+def _build_union(args: Tuple[Any, ...], value: Any, path: str, injected: Dict[str, Any]) -> Tuple[Any, Any]:
+    options = [arg for arg in args if arg is not type(None)]
+    if value is None:
+        if len(options) < len(args):
+            return None, None
+        raise ConfigurationError(f"expected {' or '.join(map(describe, options))}, found null", path)
+    if len(options) == 1:
+        return build(options[0], value, path, injected)
+    errors: List[LmlabError] = []
+    for option in options:  # first that fits wins; each try gets its own copy
+        try:
+            return build(option, _copy(value), path, injected)
+        except ConfigurationError as err:
+            errors.append(err)
+    raise ConfigurationError(f"expected {' or '.join(map(describe, options))}, found {_found(value)} "
+                             f"({errors[-1].problems[0][1]})", path)
+
+
+def _build_collection(origin: Any, args: Tuple[Any, ...], annotation: Any, value: Any, path: str,
+                      injected: Dict[str, Any]) -> Tuple[Any, Any]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigurationError(f"expected {describe(annotation)}, found {_found(value)}", path)
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        if len(value) != len(args):
+            raise ConfigurationError(f"expected {describe(annotation)} of length {len(args)}, found length {len(value)}", path)
+        item_types = list(args)
+    else:
+        item_types = [args[0] if args else Any] * len(value)
+    built, filled, errors = [], [], []
+    for index, (item_type, item) in enumerate(zip(item_types, value)):
+        item_path = join_path(path, index)
+        try:
+            obj, fill = build(item_type, _as_params(item, item_path), item_path, injected)
+        except ConfigurationError as err:
+            errors.append(err)
+            continue
+        built.append(obj)
+        filled.append(fill)
+    if errors:
+        raise ConfigurationError.combine(errors)
+    container = {list: list, collections.abc.Sequence: list, set: set, tuple: tuple}[origin]
+    return container(built), filled
+
+
+def _build_dict(args: Tuple[Any, ...], annotation: Any, value: Any, path: str,
+                injected: Dict[str, Any]) -> Tuple[Any, Any]:
+    if isinstance(value, Params):
+        value = value.params
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"expected {describe(annotation)}, found {_found(value)}", path)
+    value_type = args[1] if len(args) == 2 else Any
+    built, filled, errors = {}, {}, []
+    for key, item in value.items():
+        item_path = join_path(path, key)
+        try:
+            built[key], filled[key] = build(value_type, _as_params(item, item_path), item_path, injected)
+        except ConfigurationError as err:
+            errors.append(err)
+    if errors:
+        raise ConfigurationError.combine(errors)
+    return built, filled
+
+
+def _build_object(cls: type, params: Params, path: str, injected: Dict[str, Any],
+                  explicit: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
+    """Build a FromParams class: choose the implementation, then call its constructor."""
+    from lmlab.common.registrable import Registrable  # registrable imports this module
+
+    chosen: type = cls
+    constructor_name: Optional[str] = None
+    filled: Dict[str, Any] = {}
+    if issubclass(cls, Registrable) and cls in Registrable._registry:
+        type_name = params.pop("type", cls.default_implementation)
+        if type_name is None:
+            raise ConfigurationError(
+                f'missing key "type" for {cls.__name__} (one of: {", ".join(cls.list_available())})',
+                join_path(path, "type"))
+        if not isinstance(type_name, str):
+            raise ConfigurationError(f"expected a {cls.__name__} name (str), found {_found(type_name)}", join_path(path, "type"))
+        try:
+            chosen, constructor_name = cls.resolve_class_name(type_name)
+        except ConfigurationError as err:
+            raise err.relocate(join_path(path, "type")) from None
+        filled["type"] = type_name
+
+    if _overrides_from_params(chosen):
+        snapshot = params.as_dict()
+        obj = chosen.from_params(params, **{**injected, **explicit})
+        filled.update(snapshot)
+        _remember(obj, filled)
+        return obj, filled
+
+    constructor = getattr(chosen, constructor_name) if constructor_name else chosen
+    kwargs, fills = _constructor_arguments(chosen, constructor_name, params, path, injected, explicit)
+    filled.update(fills)
+    try:
+        obj = constructor(**kwargs)
+    except LmlabError as err:
+        raise err.relocate(path)
+    except ValueError as err:
+        raise ConfigurationError(f"{chosen.__name__}: {err}", path or None) from err
+    _remember(obj, filled)
+    return obj, filled
+
+
+def _constructor_arguments(cls: type, constructor_name: Optional[str], params: Params, path: str,
+                           injected: Dict[str, Any], explicit: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    kwargs: Dict[str, Any] = {}
+    filled: Dict[str, Any] = {}
+    errors: List[LmlabError] = []
+    parameters = constructor_parameters(cls, constructor_name)
+    for name, (annotation, default) in parameters.items():
+        key_path = join_path(path, name)
+        if name in explicit:
+            if name in params:
+                errors.append(ConfigurationError("is set by lmlab at run time; remove it from the config", key_path))
+                params.pop(name)
+            kwargs[name] = explicit[name]
+        elif name in params:
+            try:
+                kwargs[name], filled[name] = build(annotation, _as_params(params.pop(name), key_path), key_path, injected)
+            except ConfigurationError as err:
+                errors.append(err)
+        elif name in injected:
+            kwargs[name] = injected[name]
+        elif default is not inspect.Parameter.empty:
+            if name not in INJECTABLE and _is_json(default):
+                filled[name] = default
+        else:
+            errors.append(ConfigurationError(f"missing required key ({describe(annotation)}) for {cls.__name__}", key_path))
+    try:
+        params.assert_empty(f'"{_type_label(cls)}"', allowed=[n for n in parameters if n not in explicit])
+    except ConfigurationError as err:
+        errors.append(err)
+    if errors:
+        raise ConfigurationError.combine(errors)
+    return kwargs, filled
+
+
+def constructor_parameters(cls: type, constructor_name: Optional[str] = None) -> Dict[str, Tuple[Any, Any]]:
+    """{name: (annotation, default)} of the constructor, following `**kwargs` into base classes."""
+    result: Dict[str, Tuple[Any, Any]] = {}
+    functions = [getattr(cls, constructor_name)] if constructor_name else [
+        klass.__init__ for klass in cls.__mro__ if "__init__" in vars(klass) and klass is not object]
+    for function in functions:
+        signature = inspect.signature(function)
+        try:
+            hints = typing.get_type_hints(function)
+        except Exception:  # unresolvable forward reference: fall back to the raw annotations
+            hints = {}
+        has_var_kwargs = False
+        for name, parameter in signature.parameters.items():
+            if name in ("self", "cls") or parameter.kind == parameter.VAR_POSITIONAL:
+                continue
+            if parameter.kind == parameter.VAR_KEYWORD:
+                has_var_kwargs = True
+                continue
+            result.setdefault(name, (hints.get(name, parameter.annotation), parameter.default))
+        if not has_var_kwargs:
+            break
+    return result
+
+
+def check_constructor(cls: type, constructor_name: Optional[str] = None) -> None:
+    """Fail at registration when a config-settable argument has an annotation we cannot build."""
+    if _overrides_from_params(cls):
+        return
+    for name, (annotation, default) in constructor_parameters(cls, constructor_name).items():
+        problem = _unsupported(annotation)
+        if problem and default is inspect.Parameter.empty and name not in INJECTABLE:
+            raise TypeError(f"{cls.__module__}.{cls.__qualname__}: argument {name!r} has annotation {problem}, "
+                            "which FromParams cannot build; use a supported type or give it a default")
+
+
+def _unsupported(annotation: Any) -> Optional[str]:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is inspect.Parameter.empty:
+        return "(none)"
+    if annotation in (int, float, bool, str) or annotation is Any or origin is typing.Literal:
+        return None
+    if origin in (Union, list, collections.abc.Sequence, set, tuple, dict, collections.abc.Mapping, Lazy):
+        return next((p for p in map(_unsupported, (a for a in args if a not in (Ellipsis, type(None)))) if p), None)
+    if isinstance(annotation, type) and issubclass(annotation, FromParams):
+        return None
+    return describe(annotation)
+
+
+# ------------------------------------------------------------------------------------------------
+# Primitives and helpers
+
+
+def coerce_primitive(kind: type, value: Any, path: str) -> Any:
+    """Check/convert a JSON value to int, float, bool or str. Never converts str to a number."""
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, float) and value.is_integer():
+            value, ok = int(value), True
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigurationError(f"expected {kind.__name__}, found {_found(value)}", path)
+    return value
+
+
+def describe(annotation: Any) -> str:
+    """Human-readable name of an annotation, for messages: `list of int`, `int or null`."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Union:
+        parts = [describe(a) for a in args if a is not type(None)]
+        return " or ".join(parts + (["null"] if type(None) in args else []))
+    if origin in (list, collections.abc.Sequence, set):
+        return f"list of {describe(args[0])}" if args else "list"
+    if origin is tuple:
+        return f"list of {describe(args[0])}" if args and args[-1] is Ellipsis else f"list [{', '.join(map(describe, args))}]"
+    if origin in (dict, collections.abc.Mapping):
+        return f"object of {describe(args[1])}" if len(args) == 2 else "object"
+    if origin is Lazy:
+        return describe(args[0])
+    if origin is typing.Literal:
+        return " or ".join(map(repr, args))
+    if annotation is Any:
+        return "any value"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _found(value: Any) -> str:
+    if isinstance(value, (Params, dict)):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if value is None:
+        return "null"
+    shown = json.dumps(value) if isinstance(value, (str, int, float, bool)) else repr(value)
+    return f"{type(value).__name__} {shown[:60]}"
+
+
+def _expect_params(value: Any, annotation: Any, path: str) -> Params:
+    if isinstance(value, Params):
+        return value
+    if isinstance(value, dict):
+        return Params(value, path)
+    raise ConfigurationError(f"expected an object for {describe(annotation)}, found {_found(value)}", path)
+
+
+def _as_params(value: Any, path: str) -> Any:
+    return Params(value, path) if isinstance(value, dict) else value
+
+
+def _copy(value: Any) -> Any:
+    return value.duplicate() if isinstance(value, Params) else json.loads(json.dumps(value))
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _overrides_from_params(cls: type) -> bool:
+    method = getattr(cls, "from_params", None)
+    return getattr(method, "__func__", None) is not FromParams.from_params.__func__
+
+
+def _type_label(cls: type) -> str:
+    from lmlab.common.registrable import Registrable
+
+    if issubclass(cls, Registrable):
+        base = cls.registry_base()
+        name = base.name_of(cls) if base is not None else None
+        if name:
+            return name
+    return cls.__name__
+
+
+def _remember(obj: Any, filled: Dict[str, Any]) -> None:
+    try:
+        object.__setattr__(obj, _CONFIG_ATTRIBUTE, filled)
+    except (AttributeError, TypeError):  # objects with __slots__ or builtins keep no config
+        pass

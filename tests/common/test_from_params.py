@@ -1,0 +1,186 @@
+from typing import Any, Dict, List, Literal, Optional, Set, Tuple, Union
+
+import pytest
+
+from lmlab.common import ConfigurationError, FromParams, Lazy, Params, Registrable, to_params
+
+
+class Vocab:
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+class Layer(Registrable):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+@Layer.register("dense")
+class Dense(Layer):
+    def __init__(self, size: int, activation: str = "relu", vocab: Optional[Vocab] = None) -> None:
+        super().__init__(size)
+        self.activation = activation
+        self.vocab = vocab
+
+
+@Layer.register("stack")
+class Stack(Layer):
+    def __init__(self, layers: List[Layer], name: str = "stack") -> None:
+        super().__init__(sum(layer.size for layer in layers))
+        self.layers = layers
+        self.name = name
+
+
+class Net(FromParams):
+    def __init__(self, encoder: Layer, shape: Tuple[int, int], tags: Set[str], weights: Dict[str, float],
+                 dropout: Optional[float] = None, vocab: Optional[Vocab] = None,
+                 mode: Literal["sum", "mean"] = "sum", anything: Any = None,
+                 size_or_name: Union[int, str] = 0) -> None:
+        self.encoder, self.shape, self.tags, self.weights = encoder, shape, tags, weights
+        self.dropout, self.vocab, self.mode, self.anything = dropout, vocab, mode, anything
+        self.size_or_name = size_or_name
+
+
+def _net_config():
+    return {"encoder": {"type": "stack", "layers": [
+        {"type": "dense", "size": 2},
+        {"type": "stack", "layers": [{"type": "dense", "size": 3, "activation": "tanh"}]}]},
+        "shape": [1, 2], "tags": ["a", "b", "a"], "weights": {"x": 1, "y": 0.5}}
+
+
+def test_nested_construction_three_levels_with_collections_and_injected_vocab():
+    vocab = Vocab(10)
+    net = Net.from_params(_net_config(), vocab=vocab)
+    inner = net.encoder.layers[1].layers[0]
+    assert isinstance(inner, Dense) and inner.size == 3 and inner.activation == "tanh"
+    assert inner.vocab is vocab and net.vocab is vocab  # injected down to every constructor that takes it
+    assert net.encoder.size == 5
+    assert net.shape == (1, 2) and net.tags == {"a", "b"} and net.weights == {"x": 1.0, "y": 0.5}
+    assert net.dropout is None and net.mode == "sum"
+
+
+def test_union_literal_any():
+    config = {**_net_config(), "size_or_name": "big", "mode": "mean", "anything": {"k": [1]}}
+    net = Net.from_params(config)
+    assert net.size_or_name == "big" and net.mode == "mean" and net.anything == {"k": [1]}
+    with pytest.raises(ConfigurationError, match="at size_or_name: expected int or str, found list"):
+        Net.from_params({**_net_config(), "size_or_name": [1]})
+    with pytest.raises(ConfigurationError, match="at mode: expected one of 'sum', 'mean', found 'max'"):
+        Net.from_params({**_net_config(), "mode": "max"})
+
+
+def test_wrong_type_inside_list_reports_index():
+    config = _net_config()
+    config["encoder"]["layers"][1]["layers"][0]["size"] = "three"
+    with pytest.raises(ConfigurationError) as info:
+        Net.from_params(config)
+    assert str(info.value) == ('config error at encoder.layers[1].layers[0].size: expected int, found str "three"')
+
+
+def test_unknown_key_did_you_mean_and_all_problems_reported():
+    config = _net_config()
+    config["encoder"]["layers"][0]["activaton"] = "tanh"
+    config["encoder"]["layers"][0]["type"] = "dens"
+    config["droput"] = 0.1
+    with pytest.raises(ConfigurationError) as info:
+        Net.from_params(config)
+    lines = info.value.lines()
+    assert 'config error at encoder.layers[0].type: unknown Layer "dens"; did you mean "dense"?' in lines[0]
+    assert 'config error at droput: unknown key for "Net"; did you mean "dropout"?' in lines
+    config["encoder"]["layers"][0]["type"] = "dense"
+    with pytest.raises(ConfigurationError) as info:
+        Net.from_params(config)
+    assert ('config error at encoder.layers[0].activaton: unknown key for "dense"; did you mean "activation"?'
+            in info.value.lines())
+
+
+def test_missing_required_and_missing_type():
+    with pytest.raises(ConfigurationError) as info:
+        Net.from_params({"encoder": {"layers": []}, "shape": [1, 2], "tags": [], "weights": {}})
+    assert str(info.value).startswith('config error at encoder.type: missing key "type" for Layer')
+    with pytest.raises(ConfigurationError) as info:
+        Dense.from_params({})
+    assert str(info.value) == "config error at size: missing required key (int) for Dense"
+    with pytest.raises(ConfigurationError, match="at shape: expected list \\[int, int\\] of length 2, found length 3"):
+        Net.from_params({**_net_config(), "shape": [1, 2, 3]})
+
+
+class Optimizer(Registrable):
+    def __init__(self, parameters: List[float], lr: float) -> None:
+        self.parameters, self.lr = parameters, lr
+
+
+@Optimizer.register("sgd")
+class Sgd(Optimizer):
+    def __init__(self, parameters: List[float], lr: float = 0.1, momentum: float = 0.0) -> None:
+        super().__init__(parameters, lr)
+        self.momentum = momentum
+
+
+class Trainer(FromParams):
+    def __init__(self, optimizer: Lazy[Optimizer], num_epochs: int = 1) -> None:
+        self.optimizer = optimizer
+        self.num_epochs = num_epochs
+
+
+def test_lazy_builds_with_run_time_arguments_each_time():
+    trainer = Trainer.from_params({"optimizer": {"type": "sgd", "momentum": 0.9}})
+    first = trainer.optimizer.construct(parameters=[1.0, 2.0])
+    second = trainer.optimizer.construct(parameters=[3.0])
+    assert isinstance(first, Sgd) and first.parameters == [1.0, 2.0] and first.momentum == 0.9 and first.lr == 0.1
+    assert second is not first and second.parameters == [3.0]
+    bad = Trainer.from_params({"optimizer": {"type": "sgd", "lr": "x"}})
+    with pytest.raises(ConfigurationError, match="at optimizer.lr: expected float"):
+        bad.optimizer.construct(parameters=[])
+    clash = Trainer.from_params({"optimizer": {"type": "sgd", "parameters": [1.0]}})
+    with pytest.raises(ConfigurationError, match="at optimizer.parameters: is set by lmlab at run time"):
+        clash.optimizer.construct(parameters=[])
+
+
+class Custom(FromParams):
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+    @classmethod
+    def from_params(cls, params, **extras):
+        params = params if isinstance(params, Params) else Params(params)
+        total = sum(params.pop("numbers"))
+        params.assert_empty("Custom")
+        return cls(total)
+
+
+class HasCustom(FromParams):
+    def __init__(self, custom: Custom) -> None:
+        self.custom = custom
+
+
+def test_overridden_from_params_is_used_for_nested_objects():
+    assert HasCustom.from_params({"custom": {"numbers": [1, 2, 3]}}).custom.total == 6
+
+
+def test_constructor_value_error_becomes_located_config_error():
+    class Checked(FromParams):
+        def __init__(self, size: int) -> None:
+            if size <= 0:
+                raise ValueError(f"size must be positive, got {size}")
+
+    class Outer(FromParams):
+        def __init__(self, inner: Checked) -> None:
+            self.inner = inner
+
+    with pytest.raises(ConfigurationError) as info:
+        Outer.from_params({"inner": {"size": -1}})
+    assert str(info.value) == "config error at inner: Checked: size must be positive, got -1"
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_filled_config_round_trip():
+    net = Net.from_params(_net_config())
+    filled = to_params(net)
+    assert filled["dropout"] is None and filled["mode"] == "sum"
+    assert filled["encoder"]["layers"][0] == {"type": "dense", "size": 2, "activation": "relu"}
+    assert filled["encoder"]["name"] == "stack"
+    rebuilt = Net.from_params(filled)
+    assert to_params(rebuilt) == filled
+    with pytest.raises(ConfigurationError, match="was not built from a config"):
+        to_params(Dense(3))
