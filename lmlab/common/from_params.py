@@ -36,8 +36,12 @@ class FromParams:
     """Mixin: `cls.from_params(params, **extras)` builds an instance from a config.
 
     Override `from_params` (a classmethod with the same signature) when a constructor's arguments do
-    not map one-to-one onto config keys.
+    not map one-to-one onto config keys. List in `run_time_arguments` the constructor arguments that
+    lmlab always passes at run time (e.g. an optimizer's `model_parameters`): their annotations need
+    not be buildable from a config.
     """
+
+    run_time_arguments: Tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls: Type[T], params: Union[Params, Dict[str, Any]], **extras: Any) -> T:
@@ -259,9 +263,10 @@ def check_constructor(cls: type, constructor_name: Optional[str] = None) -> None
     """Fail at registration when a config-settable argument has an annotation we cannot build."""
     if _overrides_from_params(cls):
         return
+    run_time = set(INJECTABLE) | set(getattr(cls, "run_time_arguments", ()))
     for name, (annotation, default) in constructor_parameters(cls, constructor_name).items():
         problem = _unsupported(annotation)
-        if problem and default is inspect.Parameter.empty and name not in INJECTABLE:
+        if problem and default is inspect.Parameter.empty and name not in run_time:
             raise TypeError(f"{cls.__module__}.{cls.__qualname__}: argument {name!r} has annotation {problem}, "
                             "which FromParams cannot build; use a supported type or give it a default")
 

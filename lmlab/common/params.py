@@ -127,8 +127,9 @@ class Params(MutableMapping):
                   ext_vars: Optional[Dict[str, str]] = None) -> "Params":
         """Evaluate a `.jsonnet`/`.json` file and merge `overrides` (a JSON/Jsonnet string or dict).
 
-        External variables are the process environment plus `ext_vars`. Override keys may be nested
-        dicts or dotted paths (`{"trainer.num_epochs": 1}`).
+        External variables are the process environment plus `ext_vars`: `std.extVar("NAME")` requires
+        one, `std.native("extVarOr")("NAME", "default")` falls back to a default. Override keys may be
+        nested dicts or dotted paths (`{"trainer.num_epochs": 1}`).
         """
         if not os.path.isfile(path):
             raise ConfigurationError(f"config file not found: {path}")
@@ -145,10 +146,13 @@ def evaluate_jsonnet(path: Optional[str] = None, snippet: Optional[str] = None,
     import _jsonnet  # the `jsonnet` distribution; imported here to keep `import lmlab` light
 
     variables = {**os.environ, **(ext_vars or {})}
+    # std.extVar has no default; std.native("extVarOr")(name, default) gives one.
+    # one-letter parameter names: the jsonnet 0.22 binding mangles longer ones ("binding parameter a second time")
+    natives = {"extVarOr": (("v", "d"), lambda v, d: variables.get(v, d))}
     where = path or "--overrides"
     try:
-        text = (_jsonnet.evaluate_file(path, ext_vars=variables) if path is not None
-                else _jsonnet.evaluate_snippet("overrides", snippet, ext_vars=variables))
+        text = (_jsonnet.evaluate_file(path, ext_vars=variables, native_callbacks=natives) if path is not None
+                else _jsonnet.evaluate_snippet("overrides", snippet, ext_vars=variables, native_callbacks=natives))
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "invalid Jsonnet"
         raise ConfigurationError(first, where) from err

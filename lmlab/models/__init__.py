@@ -1,1 +1,5 @@
+from lmlab.models.archival import Archive, archive_model, load_archive
+from lmlab.models.language_model import LanguageModel
+from lmlab.models.model import Model
 
+__all__ = ["Archive", "LanguageModel", "Model", "archive_model", "load_archive"]

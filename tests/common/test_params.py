@@ -73,3 +73,12 @@ def test_merge_overrides_deep_and_errors():
     with pytest.raises(ConfigurationError, match="at e: cannot override inside a int value"):
         merge_overrides(config, {"e.x": 1})
     json.dumps(merged)
+
+
+def test_ext_var_with_default(tmp_path, monkeypatch):
+    path = tmp_path / "config.jsonnet"
+    path.write_text('{dir: std.native("extVarOr")("LMLAB_TEST_DIR", "default/dir")}')
+    monkeypatch.delenv("LMLAB_TEST_DIR", raising=False)
+    assert Params.from_file(str(path)).as_dict() == {"dir": "default/dir"}
+    monkeypatch.setenv("LMLAB_TEST_DIR", "/data/x")
+    assert Params.from_file(str(path)).as_dict() == {"dir": "/data/x"}

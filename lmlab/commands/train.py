@@ -1,0 +1,36 @@
+"""`lmlab train CONFIG -s DIR`: train a model from a Jsonnet config and archive it."""
+import argparse
+
+from lmlab.commands.subcommand import Subcommand
+
+
+@Subcommand.register("train")
+class Train(Subcommand):
+    """Train a model from a config; writes checkpoints, metrics and model.tar.gz to DIR."""
+
+    def add_subparser(self, subparsers, parents):
+        parser = subparsers.add_parser("train", parents=parents, help=self.__doc__.splitlines()[0],
+                                       description=self.__doc__)
+        parser.add_argument("config", help="a .jsonnet or .json config file")
+        parser.add_argument("-s", "--serialization-dir", required=True, help="where to write the run")
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("-r", "--recover", action="store_true",
+                           help="continue the run in DIR from its newest checkpoint")
+        group.add_argument("-f", "--force", action="store_true", help="delete DIR's contents first")
+        parser.add_argument("-o", "--overrides", default="",
+                            help='JSON/Jsonnet merged into the config, e.g. \'{"trainer.num_epochs": 1}\'')
+        parser.add_argument("--cuda-device", type=int, default=None,
+                            help="-1 for CPU, k for GPU k (default: the config's, else the GPU when present)")
+        return parser
+
+    def run(self, args: argparse.Namespace) -> int:
+        from lmlab.commands.list import import_builtin_components
+        from lmlab.common.params import Params
+        from lmlab.training.experiment import train_model
+
+        import_builtin_components()
+        params = Params.from_file(args.config, args.overrides)
+        train_model(params, args.serialization_dir, recover=args.recover, force=args.force,
+                    cuda_device=args.cuda_device)
+        print(f"lmlab: model written to {args.serialization_dir}/model.tar.gz")
+        return 0

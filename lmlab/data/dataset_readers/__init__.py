@@ -1,0 +1,6 @@
+"""Dataset readers: data files -> lazy streams of `Instance`s. Importing this registers every reader."""
+from lmlab.data.dataset_readers.dataset_reader import DatasetReader
+from lmlab.data.dataset_readers.contiguous_language_modeling import ContiguousLanguageModelingReader
+from lmlab.data.dataset_readers.simple_language_modeling import SimpleLanguageModelingDatasetReader
+
+__all__ = ["ContiguousLanguageModelingReader", "DatasetReader", "SimpleLanguageModelingDatasetReader"]

@@ -1,0 +1,155 @@
+"""Model archives: `model.tar.gz` = config.json + vocabulary/ + weights.th + meta.json.
+
+`meta.json` records the lmlab version and the plugin distributions (name, version) whose components
+the model and its dataset reader use. Loading never executes code from the archive: members are
+extracted with tarfile's "data" filter (no links outside, no devices) and weights are read with
+`torch.load(weights_only=True)`, which refuses pickled code.
+"""
+import io
+import json
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+
+from lmlab.common.errors import ArchiveError, ConfigurationError
+from lmlab.common.file_utils import atomic_write, cached_path
+from lmlab.common.params import Params, merge_overrides
+from lmlab.common.plugins import distribution_of, import_plugins
+from lmlab.common.util import resolve_device
+from lmlab.data.dataset_readers.dataset_reader import DatasetReader
+from lmlab.data.vocabulary import Vocabulary
+from lmlab.models.model import Model
+from lmlab.version import VERSION
+
+CONFIG_NAME, WEIGHTS_NAME, META_NAME, VOCABULARY_NAME = "config.json", "weights.th", "meta.json", "vocabulary"
+
+
+@dataclass
+class Archive:
+    """A loaded archive: the model (in eval mode), its full config and its dataset readers."""
+
+    model: Model
+    config: Dict[str, Any]
+    dataset_reader: DatasetReader
+    validation_dataset_reader: DatasetReader
+
+
+def plugin_distributions(*components: Any) -> List[Dict[str, str]]:
+    """Distributions (other than lmlab) providing the classes of `components` and their sub-objects."""
+    modules = set()
+    for component in components:
+        objects = list(component.modules()) if isinstance(component, torch.nn.Module) else _walk(component)
+        modules.update(type(obj).__module__ for obj in objects)
+    found = {}
+    for module in sorted(modules):
+        if module.split(".")[0] in ("lmlab", "torch", "builtins"):
+            continue
+        distribution = distribution_of(module)
+        if distribution:
+            found[distribution["name"]] = distribution
+    return sorted(found.values(), key=lambda d: d["name"])
+
+
+def _walk(obj: Any, depth: int = 3) -> List[Any]:
+    found = [obj]
+    if depth and hasattr(obj, "__dict__"):
+        for value in vars(obj).values():
+            values = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+            for item in values:
+                if hasattr(item, "__dict__") and not isinstance(item, type):
+                    found.extend(_walk(item, depth - 1))
+    return found
+
+
+def archive_model(serialization_dir: Union[str, Path], config: Dict[str, Any], model: Model,
+                  dataset_reader: DatasetReader, weights: Optional[Union[str, Path]] = None,
+                  archive_path: Optional[Union[str, Path]] = None) -> Path:
+    """Write `model.tar.gz` (atomically) into `serialization_dir` from `weights` (default: the model's own)."""
+    serialization_dir = Path(serialization_dir)
+    archive_path = Path(archive_path or serialization_dir / "model.tar.gz")
+    state = torch.load(weights, map_location="cpu", weights_only=True) if weights else model.state_dict()
+    meta = {"lmlab_version": VERSION, "plugins": plugin_distributions(model, dataset_reader)}
+    with tempfile.TemporaryDirectory() as scratch:
+        model.vocab.save_to_files(str(Path(scratch) / VOCABULARY_NAME))
+        with atomic_write(archive_path, "wb") as stream, tarfile.open(fileobj=stream, mode="w:gz") as tar:
+            _add_bytes(tar, CONFIG_NAME, json.dumps(config, indent=2).encode())
+            _add_bytes(tar, META_NAME, json.dumps(meta, indent=2).encode())
+            buffer = io.BytesIO()
+            torch.save({k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in state.items()}, buffer)
+            _add_bytes(tar, WEIGHTS_NAME, buffer.getvalue())
+            tar.add(Path(scratch) / VOCABULARY_NAME, arcname=VOCABULARY_NAME)
+    return archive_path
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def load_archive(path: Union[str, Path], overrides: Union[str, Dict[str, Any], None] = None,
+                 cuda_device: int = -1) -> Archive:
+    """Load a `model.tar.gz` (local path or URL) into an `Archive`; the model is in eval mode."""
+    local = cached_path(str(path))
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            with tarfile.open(local, "r:*") as tar:
+                tar.extractall(scratch, filter="data")
+        except (tarfile.TarError, EOFError, OSError, ValueError) as err:
+            raise ArchiveError(f"cannot read archive {path}: {type(err).__name__}: {err} "
+                               "(truncated or not a model.tar.gz?)") from err
+        root = Path(scratch)
+        for name in (CONFIG_NAME, WEIGHTS_NAME, META_NAME, VOCABULARY_NAME):
+            if not (root / name).exists():
+                raise ArchiveError(f"archive {path} has no {name}")
+        meta = json.loads((root / META_NAME).read_text())
+        _check_plugins(meta, str(path))
+        config = json.loads((root / CONFIG_NAME).read_text())
+        if overrides:
+            override_dict = overrides if isinstance(overrides, dict) else _parse_overrides(overrides)
+            config = merge_overrides(config, override_dict)
+        vocab = Vocabulary.from_files(str(root / VOCABULARY_NAME))
+        try:
+            state = torch.load(root / WEIGHTS_NAME, map_location="cpu", weights_only=True)
+        except Exception as err:  # unsafe pickle or corrupt file: refuse, never execute
+            raise ArchiveError(f"refusing to load {WEIGHTS_NAME} from {path}: {str(err).splitlines()[0]}") from err
+    model = build_model(config, vocab)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ArchiveError(f"weights in {path} do not fit the configured model "
+                           f"(missing: {missing[:3]}, unexpected: {unexpected[:3]})")
+    model = model.to(resolve_device(cuda_device)).eval()
+    reader = DatasetReader.from_params(Params(config["dataset_reader"], "dataset_reader"))
+    validation_config = config.get("validation_dataset_reader")
+    validation_reader = DatasetReader.from_params(Params(validation_config, "validation_dataset_reader")) \
+        if validation_config else reader
+    return Archive(model, config, reader, validation_reader)
+
+
+def build_model(config: Dict[str, Any], vocab: Vocabulary) -> Model:
+    if "model" not in config:
+        raise ConfigurationError("missing required key", "model")
+    return Model.from_params(Params(config["model"], "model"), vocab=vocab)
+
+
+def _parse_overrides(overrides: str) -> Dict[str, Any]:
+    from lmlab.common.params import evaluate_jsonnet
+
+    return evaluate_jsonnet(snippet=overrides)
+
+
+def _check_plugins(meta: Dict[str, Any], path: str) -> None:
+    import importlib.metadata
+
+    import_plugins()
+    for plugin in meta.get("plugins", []):
+        try:
+            importlib.metadata.version(plugin["name"])
+        except importlib.metadata.PackageNotFoundError:
+            raise ArchiveError(f"archive {path} needs the plugin distribution {plugin['name']} "
+                               f"(version {plugin['version']} was used); install it: "
+                               f"pip install '{plugin['name']}=={plugin['version']}'") from None

@@ -1,0 +1,195 @@
+"""`language_model`: next-token (and, if bidirectional, previous-token) prediction."""
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from lmlab.common.errors import ConfigurationError
+from lmlab.common.lazy import Lazy
+from lmlab.data.vocabulary import Vocabulary
+from lmlab.models.model import Model
+from lmlab.modules.initializers import InitializerApplicator
+from lmlab.modules.metrics import Perplexity
+from lmlab.modules.regularizers import RegularizerApplicator
+from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
+from lmlab.modules.softmax_losses import SoftmaxLoss
+from lmlab.modules.text_field_embedders import TextFieldEmbedder
+from lmlab.modules.util import get_text_field_mask, get_token_ids
+
+
+@Model.register("language_model")
+class LanguageModel(Model):
+    """Embeds tokens, contextualises them with a no-peeking encoder and scores the next (previous) token.
+
+    Registered as a `Model` with name "language_model".
+
+    Parameters
+        vocab: Vocabulary                 injected; `target_namespace` sizes the softmax.
+        text_field_embedder: TextFieldEmbedder
+        contextualizer: Seq2SeqEncoder    must never peek ahead (`no_peeking()`); bidirectional iff
+                                          `bidirectional`, with the forward half first in its output.
+        dropout: float = None             applied to the contextual embeddings before the softmax only.
+        num_samples: int = None           train with a sampled softmax of this many samples (full softmax
+                                          in evaluation); shorthand for `softmax_loss: {"type": "sampled_softmax"}`.
+        sparse_embeddings: bool = False   sparse gradients for the sampled softmax's output embeddings.
+        bidirectional: bool = False
+        softmax_loss: Lazy[SoftmaxLoss] = None   default "softmax" (or "sampled_softmax" with `num_samples`).
+        tie_embeddings: bool = False      share the softmax matrix with the "tokens" input embedding.
+        carry_hidden_state: bool = False  carry the contextualizer's state from one batch to the next
+                                          (row b continues row b): for contiguous `bptt` windows.
+        target_namespace: str = "tokens"
+        initializer, regularizer          optional, by parameter-name regex.
+    Inputs
+        source: text field tensors, must include a "tokens" single-id indexer (the targets);
+        forward_targets: optional text field, explicit next-token targets (contiguous readers); without
+        it the target at t is source[t + 1] and the last position has none.
+    Outputs (dict)
+        loss: scalar, forward NLL per token, or the mean of forward and backward when bidirectional;
+        forward_loss: scalar; backward_loss: scalar or None;
+        lm_embeddings: (B, T, H) top layer, no dropout (a list of (B, T, H) per layer if the contextualizer
+        returns all layers); noncontextual_token_embeddings: (B, T, D); mask: (B, T) bool.
+        Losses are absent (None) after `delete_softmax()`. Padding never counts in a loss.
+    """
+
+    default_predictor = "language_model"
+
+    def __init__(self, vocab: Vocabulary, text_field_embedder: TextFieldEmbedder, contextualizer: Seq2SeqEncoder,
+                 dropout: Optional[float] = None, num_samples: Optional[int] = None, sparse_embeddings: bool = False,
+                 bidirectional: bool = False, softmax_loss: Optional[Lazy[SoftmaxLoss]] = None,
+                 tie_embeddings: bool = False, carry_hidden_state: bool = False, target_namespace: str = "tokens",
+                 initializer: Optional[InitializerApplicator] = None,
+                 regularizer: Optional[RegularizerApplicator] = None) -> None:
+        super().__init__(vocab, regularizer)
+        if contextualizer.is_bidirectional() != bidirectional:
+            raise ConfigurationError(
+                f"bidirectional is {str(bidirectional).lower()} but the contextualizer is "
+                f"{'' if contextualizer.is_bidirectional() else 'not '}bidirectional", "contextualizer")
+        if not contextualizer.no_peeking():
+            raise ConfigurationError(
+                f"{type(contextualizer).__name__} lets positions see later tokens (it peeks), so a language "
+                "model would learn to copy; use a causal encoder (e.g. lstm, transformer, bidirectional_lm_lstm)",
+                "contextualizer")
+        if text_field_embedder.get_output_dim() != contextualizer.get_input_dim():
+            raise ConfigurationError(
+                f"text_field_embedder output dim {text_field_embedder.get_output_dim()} != contextualizer input "
+                f"dim {contextualizer.get_input_dim()}", "contextualizer")
+        self._text_field_embedder = text_field_embedder
+        self._contextualizer = contextualizer
+        self._bidirectional = bidirectional
+        self._target_namespace = target_namespace
+        self._dropout = torch.nn.Dropout(dropout) if dropout else torch.nn.Identity()
+        if carry_hidden_state:
+            if not contextualizer.supports_state():
+                raise ConfigurationError(f"{type(contextualizer).__name__} cannot carry hidden state",
+                                         "carry_hidden_state")
+            contextualizer.set_stateful(True)
+        self._forward_dim = contextualizer.get_output_dim() // (2 if bidirectional else 1)
+        if softmax_loss is None:
+            config = {"type": "sampled_softmax", "num_samples": num_samples, "sparse": sparse_embeddings} \
+                if num_samples else {"type": "softmax"}
+            from lmlab.common.params import Params
+
+            softmax_loss = Lazy(SoftmaxLoss, Params(config, "softmax_loss"))
+        elif num_samples:
+            raise ConfigurationError("give either num_samples or softmax_loss, not both", "num_samples")
+        self._softmax_loss: Optional[SoftmaxLoss] = softmax_loss.construct(
+            num_words=vocab.get_vocab_size(target_namespace), embedding_dim=self._forward_dim)
+        if tie_embeddings:
+            embedder = text_field_embedder.token_embedder("tokens")
+            try:
+                self._softmax_loss.tie_weights(embedder.weight)
+            except ValueError as err:
+                raise ConfigurationError(str(err), "tie_embeddings") from err
+        self._perplexity = Perplexity()
+        self._forward_perplexity = Perplexity()
+        self._backward_perplexity = Perplexity()
+        if initializer is not None:
+            initializer(self)
+
+    # --- the seed's API --------------------------------------------------------------------------
+    def delete_softmax(self) -> None:
+        """Drop the softmax weights (e.g. when the LM is only used as an embedder)."""
+        self._softmax_loss = None
+
+    def num_layers(self) -> int:
+        """Contextualizer layers plus one for the non-contextual embeddings."""
+        return int(getattr(self._contextualizer, "num_layers", 1)) + 1
+
+    @property
+    def softmax_loss(self) -> Optional[SoftmaxLoss]:
+        return self._softmax_loss
+
+    @property
+    def bidirectional(self) -> bool:
+        return self._bidirectional
+
+    # --- forward -------------------------------------------------------------------------------
+    def forward(self, source: Dict[str, Dict[str, torch.Tensor]],  # type: ignore[override]
+                forward_targets: Optional[Dict[str, Dict[str, torch.Tensor]]] = None,
+                **metadata: Any) -> Dict[str, Any]:
+        mask = get_text_field_mask(source)  # (B, T)
+        embeddings = self._text_field_embedder(source)  # (B, T, D)
+        contextual = self._contextualizer(embeddings, mask)  # (B, T, H) or (L, B, T, H)
+        all_layers = contextual.dim() == 4
+        top = contextual[-1] if all_layers else contextual  # (B, T, H)
+        output: Dict[str, Any] = {
+            "lm_embeddings": list(contextual.unbind(0)) if all_layers else top,
+            "noncontextual_token_embeddings": embeddings,
+            "mask": mask,
+            "loss": None, "forward_loss": None, "backward_loss": None,
+        }
+        if self._softmax_loss is None:
+            return output
+
+        token_ids = get_token_ids(source)  # (B, T)
+        if forward_targets is not None:
+            next_ids = get_token_ids(forward_targets)  # (B, T)
+        else:
+            next_ids = torch.nn.functional.pad(token_ids[:, 1:], (0, 1))  # (B, T): target of t is t+1
+        dropped = self._dropout(top)  # (B, T, H)
+        forward_half = dropped[..., :self._forward_dim]
+        forward_nll, forward_count = self._summed_nll(forward_half, next_ids)
+        self._forward_perplexity(forward_nll, forward_count)
+        output["forward_loss"] = forward_nll / forward_count.clamp(min=1)
+        output["loss"] = output["forward_loss"]
+        total_nll, total_count = forward_nll, forward_count
+        if self._bidirectional:
+            previous_ids = torch.nn.functional.pad(token_ids[:, :-1], (1, 0))  # (B, T): target of t is t-1
+            backward_nll, backward_count = self._summed_nll(dropped[..., self._forward_dim:], previous_ids)
+            self._backward_perplexity(backward_nll, backward_count)
+            output["backward_loss"] = backward_nll / backward_count.clamp(min=1)
+            output["loss"] = 0.5 * (output["forward_loss"] + output["backward_loss"])
+            total_nll, total_count = total_nll + backward_nll, total_count + backward_count
+        self._perplexity(total_nll, total_count)
+        output["num_target_tokens"] = forward_count
+        return output
+
+    def _summed_nll(self, embeddings: torch.Tensor, targets: torch.Tensor):
+        """Summed NLL over positions with a real target (id > 0); returns (sum, count)."""
+        target_mask = targets > 0  # (B, T)
+        selected = embeddings[target_mask]  # (N, H)
+        return self._softmax_loss(selected, targets[target_mask]), target_mask.sum()
+
+    def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Full-vocabulary log-probabilities (..., V) for forward-direction embeddings (..., H)."""
+        if self._softmax_loss is None:
+            raise RuntimeError("the softmax was deleted with delete_softmax()")
+        return self._softmax_loss.log_probs(embeddings)
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics = {"perplexity": self._perplexity.get_metric(reset)}
+        if self._bidirectional:
+            metrics["forward_perplexity"] = self._forward_perplexity.get_metric(reset)
+            metrics["backward_perplexity"] = self._backward_perplexity.get_metric(reset)
+        elif reset:
+            self._forward_perplexity.reset()
+        return metrics
+
+    def reset_states(self) -> None:
+        """Forget any carried hidden state (start of an epoch or of a new text)."""
+        self._contextualizer.reset_states()
+
+    def forward_direction_embeddings(self, lm_embeddings: torch.Tensor) -> torch.Tensor:
+        return lm_embeddings[..., :self._forward_dim]
+
+    def token_ids_to_strings(self, ids: List[int]) -> List[str]:
+        return [self.vocab.get_token_from_index(i, self._target_namespace) for i in ids]

@@ -1,0 +1,387 @@
+"""The ELMo bidirectional language model: character encoder + two stacks of projected LSTMs.
+
+`ElmoLstm` is the pair of LSTM stacks (forward and backward, no weights shared) with bilm-tf's cell:
+TensorFlow gate order `[i, j, f, o]`, a +1.0 forget bias added at run time, cell and projection
+clipping, and residual connections around every layer but the first. `ElmoBiLm` puts the character
+encoder in front and returns the three layers ELMo mixes.
+
+Both stacks are stepped by hand (cuDNN's LSTM has no projection clipping or run-time forget bias). Only
+time is looped over: the input half of every gate is one matmul over all timesteps, and each step does
+one batched matmul for both directions and all rows.
+"""
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+
+from lmlab.common.errors import ConfigurationError
+from lmlab.modules.elmo.character_encoder import (
+    ElmoCharacterEncoder,
+    add_sentence_boundaries,
+    load_elmo_options,
+    open_weight_file,
+    option,
+    read_dataset,
+)
+from lmlab.modules.elmo.character_ids import BOS_CHAR_IDS, EOS_CHAR_IDS, tokens_to_char_ids
+
+FORGET_BIAS = 1.0
+"""Added to the forget gate at every step; bilm-tf (TensorFlow's LSTMCell) does not store it in `B`."""
+
+
+class ElmoLstm(torch.nn.Module):
+    """Forward and backward stacks of LSTM-with-projection layers, optionally stateful across calls.
+
+    Not registered: a part of `ElmoBiLm`.
+
+    Parameters
+        input_size: int                 I, size of the token vectors fed to the first layer.
+        hidden_size: int                H, the projected output (and recurrent state `h`) per direction.
+        cell_size: int                  C, the memory cell per direction.
+        num_layers: int                 L, layers per direction.
+        cell_clip: Optional[float] = None   clip `c` to [-cell_clip, cell_clip] at every step.
+        proj_clip: Optional[float] = None   clip `h` to [-proj_clip, proj_clip] at every step.
+        use_skip_connections: bool = False  add each layer's input to its output, except for layer 0.
+        stateful: bool = True           carry the final states of each row into the next call.
+    Inputs
+        inputs: (B, T, I) float;  mask: (B, T) bool, True = token, each row a prefix (right padding).
+    Outputs
+        (L, B, T, 2H): for each layer, forward and backward outputs concatenated; zeros at padding.
+    Attributes
+        input_weights[l]: (2, I_l, 4C); recurrent_weights[l]: (2, H, 4C); biases[l]: (2, 4C);
+        projection_weights[l]: (2, C, H). Index 0 of the first axis is the forward direction, 1 the
+        backward one; the 4C gate columns are in TensorFlow's `[i, j, f, o]` order; row-vector
+        convention (`x @ W`), i.e. exactly the layout of the bilm-tf weight file.
+    Notes
+        The backward stack reads each row right to left starting at its own last token (never at
+        padding). Padding steps do not advance a row's state.
+
+        Stateful mode (README section 5): after each call, the final `(h, c)` of every row (forward:
+        after the last token; backward: after the first) is kept. The next call starts row r from the
+        state kept for row r; rows beyond the kept batch start at zero; kept rows beyond the new batch,
+        and rows that are all padding, keep their old state. Kept states are detached. Stateless mode
+        (`stateful=False`) starts every call from zero, so a sentence always gets the same vectors.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        cell_size: int,
+        num_layers: int,
+        cell_clip: Optional[float] = None,
+        proj_clip: Optional[float] = None,
+        use_skip_connections: bool = False,
+        stateful: bool = True,
+    ) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ConfigurationError(f"expected at least 1 LSTM layer, found {num_layers}", "lstm.n_layers")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.cell_size = cell_size
+        self.num_layers = num_layers
+        self.cell_clip = cell_clip
+        self.proj_clip = proj_clip
+        self.use_skip_connections = use_skip_connections
+        self.stateful = stateful
+        gates = 4 * cell_size
+        layer_inputs = [input_size] + [hidden_size] * (num_layers - 1)
+
+        def parameter(*shape: int) -> torch.nn.Parameter:
+            return torch.nn.Parameter(torch.empty(*shape))
+
+        self.input_weights = torch.nn.ParameterList(parameter(2, size, gates) for size in layer_inputs)
+        self.recurrent_weights = torch.nn.ParameterList(parameter(2, hidden_size, gates) for _ in layer_inputs)
+        self.biases = torch.nn.ParameterList(parameter(2, gates) for _ in layer_inputs)
+        self.projection_weights = torch.nn.ParameterList(parameter(2, cell_size, hidden_size) for _ in layer_inputs)
+        # Kept states (L, 2, B_kept, H) and (L, 2, B_kept, C); buffers so that `.to(device)` moves them,
+        # not persistent because they describe the text seen so far, not the model.
+        self.register_buffer("_h_state", None, persistent=False)
+        self.register_buffer("_c_state", None, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform(-1/sqrt(fan), 1/sqrt(fan)) weights, as torch.nn.LSTM; zero biases."""
+        for weights, fan in (
+            (self.input_weights, self.cell_size),
+            (self.recurrent_weights, self.cell_size),
+            (self.projection_weights, self.cell_size),
+        ):
+            for weight in weights:
+                torch.nn.init.uniform_(weight, -fan**-0.5, fan**-0.5)
+        for bias in self.biases:
+            torch.nn.init.zeros_(bias)
+
+    @classmethod
+    def from_options(cls, options: Dict[str, Any], stateful: bool = True, source: str = "options") -> "ElmoLstm":
+        """Randomly initialised stacks with the sizes of a bilm-tf options dict."""
+        projection_dim = option(options, "lstm.projection_dim", source=source)
+        return cls(
+            input_size=projection_dim,
+            hidden_size=projection_dim,
+            cell_size=option(options, "lstm.dim", source=source),
+            num_layers=option(options, "lstm.n_layers", source=source),
+            cell_clip=option(options, "lstm.cell_clip", None, source),
+            proj_clip=option(options, "lstm.proj_clip", None, source),
+            use_skip_connections=option(options, "lstm.use_skip_connections", False, source),
+            stateful=stateful,
+        )
+
+    def load_weights(self, weight_file: str, h5file: Any = None) -> None:
+        """Copy `RNN_{d}/RNN/MultiRNNCell/Cell{l}/LSTMCell/{W_0, B, W_P_0}` (README section 3)."""
+        handle = open_weight_file(weight_file) if h5file is None else h5file
+        try:
+            gates = 4 * self.cell_size
+            with torch.no_grad():
+                for layer in range(self.num_layers):
+                    input_size = self.input_weights[layer].size(1)
+                    for direction in range(2):  # RNN_0 is the forward stack, RNN_1 the backward one
+                        prefix = f"RNN_{direction}/RNN/MultiRNNCell/Cell{layer}/LSTMCell"
+                        kernel = read_dataset(
+                            handle, f"{prefix}/W_0", (input_size + self.hidden_size, gates), weight_file
+                        )
+                        # Rows of W_0 act on concat(x_t, h_{t-1}): the first I on x_t, the rest on h.
+                        self.input_weights[layer][direction].copy_(kernel[:input_size])
+                        self.recurrent_weights[layer][direction].copy_(kernel[input_size:])
+                        self.biases[layer][direction].copy_(read_dataset(handle, f"{prefix}/B", (gates,), weight_file))
+                        self.projection_weights[layer][direction].copy_(
+                            read_dataset(handle, f"{prefix}/W_P_0", (self.cell_size, self.hidden_size), weight_file)
+                        )
+        finally:
+            if h5file is None:
+                handle.close()
+
+    def reset_states(self) -> None:
+        """Forget the kept states: the next call starts every row from zero."""
+        self._h_state = None
+        self._c_state = None
+
+    def get_input_dim(self) -> int:
+        return self.input_size
+
+    def get_output_dim(self) -> int:
+        return 2 * self.hidden_size
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch_size, timesteps, _ = inputs.shape
+        mask = mask.bool()
+        lengths = mask.sum(dim=1, keepdim=True)  # (B, 1)
+        positions = torch.arange(timesteps, device=inputs.device).unsqueeze(0)  # (1, T)
+        # Reversing each row within its own length is a permutation of the positions that is its own
+        # inverse; padding positions map to themselves. The same gather reverses and un-reverses.
+        reverse_index = torch.where(positions < lengths, lengths - 1 - positions, positions)  # (B, T)
+        reversed_inputs = inputs.gather(1, reverse_index.unsqueeze(-1).expand_as(inputs))  # (B, T, I)
+        # Both directions now read their rows left to right; stack them and go time-major.
+        layer_input = torch.stack([inputs, reversed_inputs]).transpose(1, 2)  # (2, T, B, I)
+        step_mask = mask.t().unsqueeze(-1)  # (T, B, 1)
+        output_mask = step_mask.to(inputs.dtype)  # (T, B, 1)
+
+        h_state, c_state = self._initial_states(batch_size, inputs)  # (L, 2, B, H), (L, 2, B, C)
+        layer_outputs, final_h, final_c = [], [], []
+        for layer in range(self.num_layers):
+            output, h_last, c_last = self._run_layer(layer, layer_input, h_state[layer], c_state[layer], step_mask)
+            output = output * output_mask  # (2, T, B, H), zeros at padding
+            if layer > 0 and self.use_skip_connections:
+                output = output + layer_input  # the residual changes the output, not the state
+            layer_outputs.append(output)
+            final_h.append(h_last)
+            final_c.append(c_last)
+            layer_input = output
+        if self.stateful:
+            self._keep_states(torch.stack(final_h), torch.stack(final_c))
+
+        stacked = torch.stack(layer_outputs).transpose(2, 3)  # (L, 2, B, T, H)
+        forward_part = stacked[:, 0]  # (L, B, T, H)
+        backward_index = reverse_index.view(1, batch_size, timesteps, 1).expand_as(forward_part)
+        backward_part = stacked[:, 1].gather(2, backward_index)  # (L, B, T, H), original positions
+        return torch.cat([forward_part, backward_part], dim=-1)  # (L, B, T, 2H)
+
+    def _run_layer(
+        self,
+        layer: int,
+        inputs: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        step_mask: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One layer of both directions over time-major `inputs` (2, T, B, I_l), from state `(h, c)`."""
+        _, timesteps, batch_size, input_size = inputs.shape
+        cell = self.cell_size
+        recurrent_weight = self.recurrent_weights[layer]  # (2, H, 4C)
+        projection_weight = self.projection_weights[layer]  # (2, C, H)
+        # The input half of every gate for all timesteps in one batched matmul, bias included.
+        input_part = torch.baddbmm(
+            self.biases[layer].unsqueeze(1),  # (2, 1, 4C)
+            inputs.reshape(2, timesteps * batch_size, input_size),
+            self.input_weights[layer],
+        ).view(2, timesteps, batch_size, 4 * cell)  # (2, T, B, 4C)
+        outputs = []
+        for t in range(timesteps):
+            gates = torch.baddbmm(input_part[:, t], h, recurrent_weight)  # (2, B, 4C)
+            in_gate, candidate, forget_gate, out_gate = gates.split(cell, dim=-1)  # (2, B, C) each
+            new_c = torch.sigmoid(forget_gate + FORGET_BIAS) * c + torch.sigmoid(in_gate) * torch.tanh(candidate)
+            if self.cell_clip:
+                new_c = new_c.clamp(-self.cell_clip, self.cell_clip)
+            new_h = torch.bmm(torch.sigmoid(out_gate) * torch.tanh(new_c), projection_weight)  # (2, B, H)
+            if self.proj_clip:
+                new_h = new_h.clamp(-self.proj_clip, self.proj_clip)
+            # Rows whose sentence has ended keep their state, so the final state is the one after
+            # their last real token in both directions.
+            keep = step_mask[t]  # (B, 1)
+            h = torch.where(keep, new_h, h)
+            c = torch.where(keep, new_c, c)
+            outputs.append(new_h)
+        if not outputs:
+            return inputs.new_zeros(2, 0, batch_size, self.hidden_size), h, c
+        return torch.stack(outputs, dim=1), h, c  # (2, T, B, H)
+
+    def _initial_states(self, batch_size: int, like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        h = like.new_zeros(self.num_layers, 2, batch_size, self.hidden_size)  # (L, 2, B, H)
+        c = like.new_zeros(self.num_layers, 2, batch_size, self.cell_size)  # (L, 2, B, C)
+        if self.stateful and self._h_state is not None:
+            shared = min(batch_size, self._h_state.size(2))
+            h[:, :, :shared] = self._h_state[:, :, :shared]
+            c[:, :, :shared] = self._c_state[:, :, :shared]
+        return h, c
+
+    def _keep_states(self, h: torch.Tensor, c: torch.Tensor) -> None:
+        """Store final states (L, 2, B, ·); rows of the kept batch beyond B are left untouched."""
+        h, c = h.detach(), c.detach()
+        # All-padding rows never advanced, so their final state already equals their kept state.
+        if self._h_state is not None and self._h_state.size(2) > h.size(2):
+            kept_h, kept_c = self._h_state.clone(), self._c_state.clone()
+            kept_h[:, :, : h.size(2)] = h
+            kept_c[:, :, : c.size(2)] = c
+            h, c = kept_h, kept_c
+        self._h_state, self._c_state = h, c
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_size={self.input_size}, hidden_size={self.hidden_size}, cell_size={self.cell_size}, "
+            f"num_layers={self.num_layers}, cell_clip={self.cell_clip}, proj_clip={self.proj_clip}, "
+            f"use_skip_connections={self.use_skip_connections}, stateful={self.stateful}"
+        )
+
+
+class ElmoBiLm(torch.nn.Module):
+    """A pretrained ELMo biLM (bilm-tf files) returning its three layers for each position.
+
+    Not registered: use it through `Elmo`, or as a module of its own.
+
+    Parameters
+        options_file: str              bilm-tf `options.json`.
+        weight_file: Optional[str]     bilm-tf hdf5 weights; None gives a randomly initialised model of
+                                       the same sizes (for training an ELMo-style LM from scratch).
+        requires_grad: bool = False    sets `requires_grad` of every parameter (fine-tuning).
+        vocab_to_cache: Optional[List[str]] = None
+                                       words whose character-encoder output is precomputed into a table;
+                                       `forward` then accepts word ids (id i = word i, id 0 = padding).
+        stateful: bool = True          carry LSTM states across calls row by row (see `ElmoLstm`), as
+                                       bilm-tf did; False makes every call independent.
+    Inputs
+        inputs: (B, T, 50) int64 character ids from `batch_to_ids` (may be None when `word_inputs` is
+        given and every id is cached);
+        word_inputs: optional (B, T) int64 word ids into `vocab_to_cache`; used instead of `inputs`
+        when a cache exists. If any id is outside the cache, the whole batch falls back to `inputs`.
+    Outputs
+        {"activations": L + 1 tensors (B, T + 2, 2P): layer 0 is the token vector duplicated, then
+         one per LSTM layer (forward | backward); zeros at padding;
+         "mask": (B, T + 2) bool, True at `<S>`, the tokens and `</S>`}.
+        A row with no tokens is all padding: it gets no boundaries and does not touch its state.
+    Attributes
+        num_layers: L + 1, the number of tensors in "activations".
+    Notes
+        With a cache, checking for uncached ids is one host sync per call.
+    """
+
+    def __init__(
+        self,
+        options_file: str,
+        weight_file: Optional[str],
+        requires_grad: bool = False,
+        vocab_to_cache: Optional[List[str]] = None,
+        stateful: bool = True,
+    ) -> None:
+        super().__init__()
+        options = load_elmo_options(options_file)
+        self._token_embedder = ElmoCharacterEncoder.from_options(options, options_file)
+        self._elmo_lstm = ElmoLstm.from_options(options, stateful=stateful, source=options_file)
+        if weight_file is not None:
+            handle = open_weight_file(weight_file)
+            try:
+                self._token_embedder.load_weights(weight_file, handle)
+                self._elmo_lstm.load_weights(weight_file, handle)
+            finally:
+                handle.close()
+        self._requires_grad = requires_grad
+        for parameter in self.parameters():
+            parameter.requires_grad_(requires_grad)
+        self.num_layers = self._elmo_lstm.num_layers + 1
+        self._word_embedding: Optional[torch.nn.Embedding] = None
+        self.register_buffer("_bos_embedding", None, persistent=False)
+        self.register_buffer("_eos_embedding", None, persistent=False)
+        if vocab_to_cache:
+            self.create_cached_cnn_embeddings(vocab_to_cache)
+
+    def create_cached_cnn_embeddings(self, tokens: List[str], chunk_size: int = 1024) -> None:
+        """Precompute the character-encoder output of `tokens` (and `<S>`, `</S>`) into a table.
+
+        Row i of the table is the vector of `tokens[i]`; id 0 is treated as padding by `forward`, so
+        `tokens[0]` should be a padding symbol. The table is trainable only if `requires_grad`.
+        """
+        vectors = []
+        with torch.no_grad():
+            device = self._token_embedder.boundary_char_ids.device
+            for start in range(0, len(tokens), chunk_size):
+                char_ids = torch.tensor(tokens_to_char_ids(tokens[start : start + chunk_size]), device=device)
+                vectors.append(self._token_embedder.encode_char_ids(char_ids))  # (n, P)
+            boundaries = torch.tensor([BOS_CHAR_IDS, EOS_CHAR_IDS], device=device)
+            bos, eos = self._token_embedder.encode_char_ids(boundaries)  # (P,) each
+        table = torch.cat(vectors)  # (V, P)
+        self._word_embedding = torch.nn.Embedding.from_pretrained(
+            table, freeze=not self._requires_grad, padding_idx=0
+        )
+        self._bos_embedding, self._eos_embedding = bos, eos
+
+    def reset_states(self) -> None:
+        """Forget the LSTM states carried between calls."""
+        self._elmo_lstm.reset_states()
+
+    def get_output_dim(self) -> int:
+        return self._elmo_lstm.get_output_dim()
+
+    def forward(
+        self, inputs: Optional[torch.Tensor], word_inputs: Optional[torch.Tensor] = None
+    ) -> Dict[str, Any]:
+        if word_inputs is not None and self._word_embedding is not None and self._all_cached(word_inputs, inputs):
+            word_mask = word_inputs > 0  # (B, T)
+            embedded = self._word_embedding(word_inputs)  # (B, T, P)
+            token_embedding, mask = add_sentence_boundaries(
+                embedded, word_mask, self._bos_embedding, self._eos_embedding
+            )  # (B, T + 2, P), (B, T + 2)
+        else:
+            if inputs is None:
+                raise ValueError("ElmoBiLm needs character ids `inputs` (there is no word cache to use)")
+            encoded = self._token_embedder(inputs)
+            token_embedding, mask = encoded["token_embedding"], encoded["mask"]  # (B, T + 2, P), (B, T + 2)
+        lstm_outputs = self._elmo_lstm(token_embedding, mask)  # (L, B, T + 2, 2P)
+        # Layer 0 is duplicated so that all layers have the same width 2P and can be mixed.
+        type_layer = torch.cat([token_embedding, token_embedding], dim=-1) * mask.unsqueeze(-1).to(
+            token_embedding.dtype
+        )  # (B, T + 2, 2P)
+        return {"activations": [type_layer, *lstm_outputs.unbind(0)], "mask": mask}
+
+    def _all_cached(self, word_inputs: torch.Tensor, inputs: Optional[torch.Tensor]) -> bool:
+        vocab_size = self._word_embedding.num_embeddings
+        # Host sync (once per call): whether to use the cache decides which code runs.
+        if bool(((word_inputs < 0) | (word_inputs >= vocab_size)).any()):
+            if inputs is None:
+                raise ValueError(
+                    f"word ids outside the cached vocabulary (0..{vocab_size - 1}) and no character ids to fall back on"
+                )
+            return False
+        return True
+
+    def extra_repr(self) -> str:
+        cached = 0 if self._word_embedding is None else self._word_embedding.num_embeddings
+        return f"num_layers={self.num_layers}, requires_grad={self._requires_grad}, cached_words={cached}"

@@ -1,0 +1,5 @@
+"""Language model heads: hidden vectors -> vocabulary logits. Importing this package registers them all."""
+from lmlab.modules.language_model_heads.language_model_head import LanguageModelHead
+from lmlab.modules.language_model_heads.linear import LinearLanguageModelHead
+
+__all__ = ["LanguageModelHead", "LinearLanguageModelHead"]

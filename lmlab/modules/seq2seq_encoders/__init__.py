@@ -1,0 +1,9 @@
+"""Seq2seq encoders: (B, T, H_in) + mask -> (B, T, H_out). Importing this package registers them all."""
+from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from lmlab.modules.seq2seq_encoders.bidirectional_lm_lstm import BidirectionalLmLstm
+from lmlab.modules.seq2seq_encoders.bidirectional_lm_transformer import BidirectionalLmTransformer
+from lmlab.modules.seq2seq_encoders.lstm import GruSeq2SeqEncoder, LstmSeq2SeqEncoder
+from lmlab.modules.seq2seq_encoders.transformer import CausalTransformerEncoder, TransformerStack
+
+__all__ = ["BidirectionalLmLstm", "BidirectionalLmTransformer", "CausalTransformerEncoder", "GruSeq2SeqEncoder",
+           "LstmSeq2SeqEncoder", "Seq2SeqEncoder", "TransformerStack"]

@@ -1,0 +1,130 @@
+"""`lstm` and `gru`: stacked cuDNN/ATen recurrent encoders over packed sequences, with optional carried state."""
+from typing import Any, Optional
+
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from lmlab.modules.util import zero_padding
+
+_DOC = """Stacked {cell} over a padded batch; forward-only unless `bidirectional`.
+
+    Registered as a `Seq2SeqEncoder` with name "{name}".
+
+    Parameters
+        input_size: int          H_in, size of each input vector.
+        hidden_size: int         H per direction. Output size is 2*H if bidirectional, else H.
+        num_layers: int = 1      L.
+        bidirectional: bool = False
+        dropout: float = 0.0     dropout between layers (torch.nn.{cell}'s `dropout`; needs L > 1).
+        stateful: bool = False   carry each row's final state into the next forward (unidirectional only).
+    Inputs
+        inputs: (B, T, H_in) float;  mask: (B, T) bool, True = token, padding only at the end of a row.
+    Outputs
+        (B, T, D*H) with D = 2 if bidirectional else 1; zeros where mask is False.
+    Notes
+        Rows are packed (`pack_padded_sequence(enforce_sorted=False)`), so padding never enters the
+        recurrence and the final state of a row is the state at its last real token. Packing needs the
+        lengths on the CPU: one host-device sync per call on GPU.
+        Unidirectional: the output at t never sees positions > t (`no_peeking()` is True) and the
+        state can be carried (see `Seq2SeqEncoder`). A row without tokens keeps its incoming state.
+        Bidirectional: layer l + 1 reads both directions of layer l, so each direction of the upper
+        layers sees the whole row. Fine for taggers; never use it as a bidirectional language model
+        contextualizer (`no_peeking()` is False): use "bidirectional_lm_lstm".
+    """
+
+
+class _RecurrentEncoder(Seq2SeqEncoder):
+    """One implementation of "lstm" and "gru", parameterised by the torch module class `_rnn_class`."""
+
+    _rnn_class: type = torch.nn.LSTM
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+                 dropout: float = 0.0, stateful: bool = False) -> None:
+        super().__init__()
+        if stateful and bidirectional:
+            raise ValueError("a bidirectional encoder cannot carry state (stateful=true needs bidirectional=false)")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.rnn = self._rnn_class(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                                   dropout=dropout, batch_first=True)
+        self._stateful = stateful
+        # carried state: (S, L*D, B, H) with S = 2 (h, c) for an LSTM and 1 for a GRU, or None
+        self._state: Optional[torch.Tensor] = None
+
+    def reset_parameters(self) -> None:
+        self.rnn.reset_parameters()
+
+    def get_input_dim(self) -> int:
+        return self.input_size
+
+    def get_output_dim(self) -> int:
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+    def is_bidirectional(self) -> bool:
+        return self.bidirectional
+
+    def no_peeking(self) -> bool:
+        return not self.bidirectional
+
+    # --- carried state ---------------------------------------------------------------------------
+    def supports_state(self) -> bool:
+        return not self.bidirectional
+
+    def set_stateful(self, flag: bool) -> None:
+        super().set_stateful(flag)
+        self._stateful = flag
+
+    def is_stateful(self) -> bool:
+        return self._stateful
+
+    def reset_states(self) -> None:
+        self._state = None
+
+    def get_extra_state(self) -> Any:
+        return self._state if self._state is not None else torch.empty(0)
+
+    def set_extra_state(self, state: Any) -> None:
+        self._state = state.detach().clone() if isinstance(state, torch.Tensor) and state.numel() > 0 else None
+
+    # --- forward ---------------------------------------------------------------------------------
+    def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
+        batch_size, timesteps, _ = inputs.shape
+        lengths = mask.sum(dim=1)  # (B,)
+        initial = None
+        if self._stateful and self._state is not None and self._state.shape[2] == batch_size:
+            initial = self._state.to(device=inputs.device, dtype=inputs.dtype)  # (S, L*D, B, H)
+        # pack_padded_sequence refuses empty rows: give them length 1 and zero their output below
+        packed = pack_padded_sequence(inputs, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        packed_output, final = self.rnn(packed, self._unstack(initial))
+        output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=timesteps)  # (B, T, D*H)
+        if self._stateful:
+            final_state = torch.stack(final) if isinstance(final, tuple) else final.unsqueeze(0)  # (S, L*D, B, H)
+            if initial is None:
+                initial = torch.zeros_like(final_state)
+            has_tokens = (lengths > 0).view(1, 1, batch_size, 1)  # (1, 1, B, 1)
+            self._state = torch.where(has_tokens, final_state, initial).detach()
+        return zero_padding(output, mask)
+
+    def _unstack(self, state: Optional[torch.Tensor]) -> Any:
+        """The (S, L*D, B, H) state in the form torch.nn.LSTM / GRU take: (h, c) or h."""
+        if state is None:
+            return None
+        return (state[0].contiguous(), state[1].contiguous()) if state.shape[0] == 2 else state[0].contiguous()
+
+    def extra_repr(self) -> str:
+        return f"stateful={self._stateful}"
+
+
+@Seq2SeqEncoder.register("lstm")
+class LstmSeq2SeqEncoder(_RecurrentEncoder):
+    __doc__ = _DOC.format(cell="LSTM", name="lstm")
+    _rnn_class = torch.nn.LSTM
+
+
+@Seq2SeqEncoder.register("gru")
+class GruSeq2SeqEncoder(_RecurrentEncoder):
+    __doc__ = _DOC.format(cell="GRU", name="gru")
+    _rnn_class = torch.nn.GRU

@@ -1,0 +1,221 @@
+"""`transformer`: a causal pre-LN transformer encoder, plus the direction-parameterised stack it is built on.
+
+`TransformerStack` is the one implementation of the layers; "transformer" uses a forward stack and
+"bidirectional_lm_transformer" a forward and a backward one. A backward stack reverses each row over
+its own length, runs the same causal layers, and reverses back: position t then attends to t..end of
+its own row, and never to padding, while the attention still uses the fast `is_causal=True` kernels.
+"""
+import math
+from typing import Optional
+
+import torch
+from torch.nn import functional as F
+
+from lmlab.common.errors import ConfigurationError
+from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from lmlab.modules.util import reverse_padded_rows, zero_padding
+
+POSITIONAL_ENCODINGS = ("sinusoidal", "learned", "none")
+
+
+class CausalSelfAttention(torch.nn.Module):
+    """Multi-head self-attention where position t attends to positions <= t (SDPA, `is_causal=True`)."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.qkv = torch.nn.Linear(dim, 3 * dim)
+        self.output = torch.nn.Linear(dim, dim)
+        self.output_dropout = torch.nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch_size, timesteps, dim = x.shape
+        head_size = dim // self.num_heads
+        q, k, v = self.qkv(x).split(dim, dim=2)  # 3 x (B, T, D)
+        q = q.view(batch_size, timesteps, self.num_heads, head_size).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(batch_size, timesteps, self.num_heads, head_size).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(batch_size, timesteps, self.num_heads, head_size).transpose(1, 2)  # (B, nh, T, hs)
+        # right padding: a real position only attends to earlier (real) positions; a padded one
+        # attends at least to itself, so no row of the attention is empty (no NaN)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=True)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(batch_size, timesteps, dim)  # (B, T, D)
+        return self.output_dropout(self.output(y))
+
+
+class TransformerBlock(torch.nn.Module):
+    """Pre-LN block: `x + attn(ln(x))`, then `x + ffn(ln(x))` with a GELU feed-forward layer."""
+
+    def __init__(self, dim: int, num_heads: int, feedforward_hidden_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.attention_norm = torch.nn.LayerNorm(dim)
+        self.attention = CausalSelfAttention(dim, num_heads, dropout)
+        self.feedforward_norm = torch.nn.LayerNorm(dim)
+        self.feedforward = torch.nn.Sequential(
+            torch.nn.Linear(dim, feedforward_hidden_dim), torch.nn.GELU(),
+            torch.nn.Linear(feedforward_hidden_dim, dim), torch.nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attention(self.attention_norm(x))
+        return x + self.feedforward(self.feedforward_norm(x))
+
+
+class TransformerStack(torch.nn.Module):
+    """Positional encoding, `num_layers` causal pre-LN blocks and a final LayerNorm, in one direction.
+
+    Not registered: the shared implementation of "transformer" and "bidirectional_lm_transformer".
+
+    Parameters
+        input_dim: int, num_layers: int, num_heads: int, feedforward_hidden_dim: int, dropout: float,
+        positional_encoding: str ("sinusoidal", "learned" or "none"), max_length: int,
+        direction: str = "forward"   "backward" reads each row from its last real token to its first.
+    Inputs
+        inputs: (B, T, D) float;  mask: (B, T) bool, True = token, padding only at the end of a row.
+        all_layers: bool = False
+    Outputs
+        (B, T, D) top layer (after the final LayerNorm), or with `all_layers` (L, B, T, D): every
+        block's output, bottom first, the last one after the final LayerNorm. Zeros where mask is False.
+    Notes
+        Positions count in reading order: for the backward direction, position 0 is a row's last token.
+    """
+
+    def __init__(self, input_dim: int, num_layers: int, num_heads: int, feedforward_hidden_dim: int,
+                 dropout: float, positional_encoding: str, max_length: int, direction: str = "forward") -> None:
+        super().__init__()
+        if direction not in ("forward", "backward"):
+            raise ValueError(f'direction must be "forward" or "backward", found "{direction}"')
+        self.input_dim = input_dim
+        self.num_layers = num_layers
+        self.direction = direction
+        self.positional_encoding = positional_encoding
+        self.max_length = max_length
+        if positional_encoding == "learned":
+            self.position_embedding = torch.nn.Parameter(torch.empty(max_length, input_dim))
+        elif positional_encoding == "sinusoidal":
+            self.register_buffer("position_embedding", sinusoidal_positions(max_length, input_dim), persistent=False)
+        else:
+            self.position_embedding = None
+        self.input_dropout = torch.nn.Dropout(dropout)
+        self.blocks = torch.nn.ModuleList(
+            TransformerBlock(input_dim, num_heads, feedforward_hidden_dim, dropout) for _ in range(num_layers))
+        self.final_norm = torch.nn.LayerNorm(input_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2 style: linear weights normal(0, 0.02), residual output projections scaled by 1/sqrt(2L)."""
+        for name, parameter in self.named_parameters():
+            if name == "position_embedding" or (name.endswith("weight") and parameter.dim() == 2):
+                std = 0.02
+                if name.endswith("attention.output.weight") or name.endswith("feedforward.2.weight"):
+                    std /= math.sqrt(2 * self.num_layers)
+                torch.nn.init.normal_(parameter, mean=0.0, std=std)
+            elif name.endswith("bias") and "norm" not in name:
+                torch.nn.init.zeros_(parameter)
+        for module in self.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.reset_parameters()
+
+    def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor, all_layers: bool = False) -> torch.Tensor:
+        timesteps = inputs.shape[1]
+        lengths = mask.sum(dim=1)  # (B,)
+        x = reverse_padded_rows(inputs, lengths) if self.direction == "backward" else inputs  # (B, T, D)
+        if self.position_embedding is not None:
+            if timesteps > self.max_length:
+                raise ConfigurationError(f"a batch has {timesteps} timesteps, more than max_length "
+                                         f"{self.max_length}; raise max_length", "max_length")
+            x = x + self.position_embedding[:timesteps].to(x.dtype)  # (B, T, D)
+        x = self.input_dropout(x)
+        layers = []
+        for block in self.blocks:
+            x = block(x)  # (B, T, D)
+            layers.append(x)
+        layers[-1] = self.final_norm(x)
+        output = torch.stack(layers, dim=2) if all_layers else layers[-1]  # (B, T, L, D) or (B, T, D)
+        if self.direction == "backward":
+            output = reverse_padded_rows(output, lengths)  # back to left-to-right order
+        output = zero_padding(output, mask)
+        return output.permute(2, 0, 1, 3) if all_layers else output  # (L, B, T, D) or (B, T, D)
+
+    def extra_repr(self) -> str:
+        return f"direction={self.direction!r}, positional_encoding={self.positional_encoding!r}"
+
+
+def sinusoidal_positions(max_length: int, dim: int) -> torch.Tensor:
+    """(max_length, dim) sin/cos encodings of Vaswani et al. (2017): sin on even features, cos on odd."""
+    positions = torch.arange(max_length, dtype=torch.float32).unsqueeze(1)  # (T, 1)
+    frequencies = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))  # (D/2,)
+    table = torch.zeros(max_length, dim)
+    table[:, 0::2] = torch.sin(positions * frequencies)
+    table[:, 1::2] = torch.cos(positions * frequencies[: dim // 2])
+    return table
+
+
+def check_transformer_arguments(input_dim: int, num_layers: int, num_heads: int, positional_encoding: str,
+                                max_length: int) -> None:
+    """Raise a located ConfigurationError for impossible transformer settings."""
+    if num_heads < 1 or input_dim % num_heads != 0:
+        raise ConfigurationError(f"input_dim {input_dim} must be divisible by num_heads {num_heads}", "num_heads")
+    if num_layers < 1:
+        raise ConfigurationError(f"expected at least 1 layer, found {num_layers}", "num_layers")
+    if positional_encoding not in POSITIONAL_ENCODINGS:
+        from lmlab.common.errors import did_you_mean
+
+        raise ConfigurationError(
+            f"expected one of {', '.join(map(repr, POSITIONAL_ENCODINGS))}, found {positional_encoding!r}"
+            f"{did_you_mean(positional_encoding, POSITIONAL_ENCODINGS)}", "positional_encoding")
+    if max_length < 1:
+        raise ConfigurationError(f"expected a positive max_length, found {max_length}", "max_length")
+
+
+@Seq2SeqEncoder.register("transformer")
+class CausalTransformerEncoder(Seq2SeqEncoder):
+    """Causal (left-to-right) pre-LN transformer: position t attends to positions <= t only.
+
+    Registered as a `Seq2SeqEncoder` with name "transformer".
+
+    Parameters
+        input_dim: int                    D, the size of the input and of the output.
+        num_layers: int = 2               L.
+        num_heads: int = 4                must divide D.
+        feedforward_hidden_dim: Optional[int] = None   default 4 * D.
+        dropout: float = 0.1              on the input, attention weights and residual branches.
+        positional_encoding: str = "sinusoidal"   "sinusoidal", "learned" or "none" (added to the input).
+        max_length: int = 512             the longest T; longer batches are an error.
+        return_all_layers: bool = False   return every layer's output.
+    Inputs
+        inputs: (B, T, D) float;  mask: (B, T) bool, True = token, padding only at the end of a row.
+    Outputs
+        (B, T, D), or (L, B, T, D) with `return_all_layers`; zeros where mask is False.
+    Notes
+        Attention is `scaled_dot_product_attention(is_causal=True)`. With right padding a real position
+        never sees padding, and a padded position sees itself at least, so nothing is NaN. The output
+        at t never depends on inputs after t (`no_peeking()`), so it suits a left-to-right LM.
+    """
+
+    def __init__(self, input_dim: int, num_layers: int = 2, num_heads: int = 4,
+                 feedforward_hidden_dim: Optional[int] = None, dropout: float = 0.1,
+                 positional_encoding: str = "sinusoidal", max_length: int = 512,
+                 return_all_layers: bool = False) -> None:
+        super().__init__()
+        check_transformer_arguments(input_dim, num_layers, num_heads, positional_encoding, max_length)
+        self.input_dim = input_dim
+        self.num_layers = num_layers
+        self.return_all_layers = return_all_layers
+        self.stack = TransformerStack(input_dim, num_layers, num_heads, feedforward_hidden_dim or 4 * input_dim,
+                                      dropout, positional_encoding, max_length, direction="forward")
+
+    def get_input_dim(self) -> int:
+        return self.input_dim
+
+    def get_output_dim(self) -> int:
+        return self.input_dim
+
+    def is_bidirectional(self) -> bool:
+        return False
+
+    def no_peeking(self) -> bool:
+        return True
+
+    def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
+        return self.stack(inputs, mask, all_layers=self.return_all_layers)  # (B, T, D) or (L, B, T, D)

@@ -1,0 +1,164 @@
+"""`sampled_softmax`: a softmax over the targets and a few sampled words, for large vocabularies."""
+import math
+from typing import Optional, Tuple
+
+import torch
+from torch.nn import functional as F
+
+from lmlab.modules.softmax_losses.softmax_loss import SoftmaxLoss
+
+
+class LogUniformSampler(torch.nn.Module):
+    """Draws `num_samples` distinct ids from the log-uniform (Zipfian) distribution over [0, V).
+
+    Not registered: the candidate sampler of `SampledSoftmaxLoss`.
+
+    Parameters
+        num_words: int      V.
+        num_samples: int    S, with S < V.
+    Inputs
+        `sample()` takes no input; it draws on the device of the module's buffers.
+    Outputs
+        `sample()`: ids (S,) long, distinct; log_threshold: scalar float (see Notes).
+        `log_expected_count(ids, log_threshold)`: (...) float, log pi_k for ids of any shape.
+    Notes
+        P(k) = (log(k + 2) - log(k + 1)) / log(V + 1): id 0 is the most likely, which fits vocabularies
+        whose ids are sorted by decreasing frequency (lmlab's are, after the padding and OOV ids).
+
+        Sampling without replacement is done exactly and without loops by an exponential race
+        (equivalently, Gumbel top-k): every id gets an arrival time E_k / P(k) with E_k ~ Exp(1), and
+        the S earliest arrivals are the sample. This is the same distribution as drawing with
+        replacement and discarding repeats until S distinct ids are found (TensorFlow's
+        `log_uniform_candidate_sampler(unique=True)`), but with a fixed amount of work: one (V,) draw
+        and a top-k, no data-dependent loop and no host-device sync.
+
+        Expected counts. TensorFlow estimates the inclusion probability of id k as
+        1 - (1 - P(k))^num_tries. We use the order-sampling equivalent, pi_k = 1 - exp(-P(k) * tau),
+        where tau is the (S+1)-th earliest arrival time of this draw (`log_threshold` = log tau). For an
+        id in the sample, pi_k is exactly its probability of being sampled given the other ids' arrival
+        times, so `sum over sampled k of f(k) / pi_k` is an unbiased estimate of `sum over all k of
+        f(k)` (the classical argument for priority / order sampling; tested in
+        tests/modules/softmax_losses/test_sampled_softmax.py).
+    """
+
+    def __init__(self, num_words: int, num_samples: int) -> None:
+        super().__init__()
+        if not 0 < num_samples < num_words:
+            raise ValueError(f"num_samples must be in [1, num_words - 1] = [1, {num_words - 1}], found {num_samples}")
+        self.num_words = num_words
+        self.num_samples = num_samples
+        ids = torch.arange(num_words, dtype=torch.float64)
+        log_p = torch.log(torch.log1p(1.0 / (ids + 1.0)) / math.log(num_words + 1.0))  # (V,)
+        # derived from V alone, so not saved in checkpoints; moves with `.to(device)`
+        self.register_buffer("log_probabilities", log_p.float(), persistent=False)
+
+    def sample(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        log_p = self.log_probabilities.float()  # (V,)
+        log_arrival = torch.empty_like(log_p).exponential_().log_() - log_p  # (V,)
+        earliest, ids = torch.topk(log_arrival, self.num_samples + 1, largest=False, sorted=True)  # (S+1,)
+        return ids[:self.num_samples], earliest[self.num_samples]
+
+    def log_expected_count(self, ids: torch.Tensor, log_threshold: torch.Tensor) -> torch.Tensor:
+        """log pi_k = log(1 - exp(-P(k) * tau)) for each id."""
+        rate = torch.exp(self.log_probabilities.float()[ids] + log_threshold)  # P(k) * tau
+        return torch.log(-torch.expm1(-rate))
+
+    def extra_repr(self) -> str:
+        return f"num_words={self.num_words}, num_samples={self.num_samples}"
+
+
+@SoftmaxLoss.register("sampled_softmax")
+class SampledSoftmaxLoss(SoftmaxLoss):
+    """Sampled softmax (Jean et al., 2015) with log-uniform negatives; the exact softmax in `eval()`.
+
+    Registered as a `SoftmaxLoss` with name "sampled_softmax".
+
+    Parameters
+        num_words: int             V (run time).
+        embedding_dim: int         D (run time).
+        num_samples: int           S < V negative ids drawn (without replacement) per forward call,
+                                   shared by all N rows.
+        sparse: bool = False       sparse gradients for the output weights and biases: only the rows of
+                                   the targets and the sampled ids get a gradient. Train them with a
+                                   sparse-capable optimizer (`torch.optim.SparseAdam`, SGD).
+        unk_id: Optional[int] = None   if given, a sampled `unk_id` is dropped like an accidental hit, so
+                                   the catch-all OOV row is never pushed down as a negative.
+        remove_accidental_hits: bool = True   a sampled id equal to a row's target is dropped from that
+                                   row's softmax.
+    Inputs
+        forward: embeddings (N, D) float, targets (N,) long.  log_probs: embeddings (..., D).
+    Outputs
+        forward: scalar sum of the N negative log-likelihoods; in training, of the sampled softmax over
+        {target} + samples; in `eval()`, the exact full-softmax NLL with the same weights.
+        log_probs: (..., V) exact full-vocabulary log-probabilities.
+    Attributes
+        weight: (V, D) Parameter;  bias: (V, 1) Parameter (2-D so that it can have sparse gradients).
+        sampler: `LogUniformSampler`.
+    Notes
+        Logits of the target and of every sample are corrected by subtracting log pi_k, the log of
+        the expected count of k under the sampler (TensorFlow's `subtract_log_q`); see
+        `LogUniformSampler` for how pi_k is computed. The training loss is then a biased but
+        consistent estimate of the full loss (it tends to it as S -> V), and its gradient
+        approximates the full softmax gradient at O(N * S * D) cost instead of O(N * V * D).
+        Sampling runs on the embeddings' device with the global generator (seed it for reproducible
+        draws), without loops over rows. In `eval()` the full loss is computed in chunks of rows so
+        that no more than about 2^25 logits exist at once.
+    """
+
+    def __init__(self, num_words: int, embedding_dim: int, num_samples: int, sparse: bool = False,
+                 unk_id: Optional[int] = None, remove_accidental_hits: bool = True) -> None:
+        super().__init__()
+        self.num_words = num_words
+        self.embedding_dim = embedding_dim
+        self.num_samples = num_samples
+        self.sparse = sparse
+        self.unk_id = unk_id
+        self.remove_accidental_hits = remove_accidental_hits
+        self.sampler = LogUniformSampler(num_words, num_samples)
+        self.weight = torch.nn.Parameter(torch.empty(num_words, embedding_dim))
+        self.bias = torch.nn.Parameter(torch.empty(num_words, 1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.weight.normal_(0.0, self.embedding_dim ** -0.5)
+            self.bias.zero_()
+
+    def forward(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return self._full_nll(embeddings, targets)
+        num_rows = targets.shape[0]
+        sampled_ids, log_threshold = self.sampler.sample()  # (S,), (); on the buffers' (= weights') device
+        all_ids = torch.cat([targets, sampled_ids])  # (N+S,)
+        # one lookup each, so a sparse gradient has exactly the rows of targets and samples
+        weights = F.embedding(all_ids, self.weight, sparse=self.sparse)  # (N+S, D)
+        biases = F.embedding(all_ids, self.bias, sparse=self.sparse).squeeze(1)  # (N+S,)
+        logits_offset = biases - self.sampler.log_expected_count(all_ids, log_threshold).to(biases.dtype)  # (N+S,)
+        true_weights, sampled_weights = weights.split([num_rows, self.num_samples])  # (N, D), (S, D)
+        true_logits = (true_weights * embeddings).sum(dim=1) + logits_offset[:num_rows]  # (N,)
+        sampled_logits = embeddings @ sampled_weights.t() + logits_offset[num_rows:]  # (N, S)
+        dropped = None
+        if self.remove_accidental_hits:
+            dropped = targets.unsqueeze(1) == sampled_ids.unsqueeze(0)  # (N, S)
+        if self.unk_id is not None:
+            is_unk = (sampled_ids == self.unk_id).unsqueeze(0)  # (1, S)
+            dropped = is_unk if dropped is None else dropped | is_unk
+        if dropped is not None:
+            sampled_logits = sampled_logits.masked_fill(dropped, float("-inf"))
+        logits = torch.cat([true_logits.unsqueeze(1), sampled_logits], dim=1)  # (N, 1+S)
+        return (torch.logsumexp(logits, dim=1) - true_logits).sum()
+
+    def _full_nll(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        rows_per_chunk = max(1, (1 << 25) // self.num_words)
+        total = embeddings.new_zeros(())
+        for chunk, chunk_targets in zip(embeddings.split(rows_per_chunk), targets.split(rows_per_chunk)):
+            logits = F.linear(chunk, self.weight, self.bias.squeeze(1))  # (n, V)
+            total = total + F.cross_entropy(logits, chunk_targets, reduction="sum")
+        return total
+
+    def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(F.linear(embeddings, self.weight, self.bias.squeeze(1)), dim=-1)  # (..., V)
+
+    def extra_repr(self) -> str:
+        return (f"num_words={self.num_words}, embedding_dim={self.embedding_dim}, num_samples={self.num_samples}, "
+                f"sparse={self.sparse}, remove_accidental_hits={self.remove_accidental_hits}")

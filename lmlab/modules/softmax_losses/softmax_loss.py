@@ -1,0 +1,43 @@
+"""`SoftmaxLoss`: the contract for scoring target tokens against a vocabulary."""
+import torch
+
+from lmlab.common.registrable import Registrable
+
+
+class SoftmaxLoss(torch.nn.Module, Registrable):
+    """Negative log-likelihood of target ids under a softmax over V words, from D-dimensional vectors.
+
+    Base class of the "softmax_loss" registry; default implementation "softmax".
+
+    Parameters (every implementation)
+        num_words: int       V; passed by the model at run time (not in the config).
+        embedding_dim: int   D; passed by the model at run time (not in the config).
+    Inputs
+        forward: embeddings (N, D) float, targets (N,) long; only real (non-padded) rows.
+        log_probs: embeddings (..., D) float.
+    Outputs
+        forward: scalar, the *sum* of the N negative log-likelihoods (the caller divides by its count).
+        log_probs: (..., V) full-vocabulary log-probabilities (for evaluation and prediction).
+    Notes
+        `tie_weights(weight)` shares the (V, D) output matrix with an input embedding's `weight`; a shape
+        mismatch is a ValueError naming both shapes. Models build a loss with
+        `Lazy[SoftmaxLoss].construct(num_words=V, embedding_dim=D)`.
+    """
+
+    default_implementation = "softmax"
+    run_time_arguments = ("num_words", "embedding_dim")
+
+    weight: torch.nn.Parameter
+
+    def forward(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def tie_weights(self, weight: torch.nn.Parameter) -> None:
+        """Use `weight` (V, D), typically `embedding.weight`, as this loss's output matrix."""
+        if tuple(weight.shape) != tuple(self.weight.shape):
+            raise ValueError(f"cannot tie the softmax weight of shape {tuple(self.weight.shape)} (V, D) to a weight "
+                             f"of shape {tuple(weight.shape)}")
+        self.weight = weight

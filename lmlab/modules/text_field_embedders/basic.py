@@ -1,0 +1,61 @@
+"""`basic`: one token embedder per indexer, outputs concatenated."""
+from typing import Dict
+
+import torch
+
+from lmlab.common.errors import ConfigurationError
+from lmlab.modules.text_field_embedders.text_field_embedder import TextFieldEmbedder
+from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
+
+
+@TextFieldEmbedder.register("basic")
+class BasicTextFieldEmbedder(TextFieldEmbedder):
+    """Embeds each indexer's tensors with its own `TokenEmbedder` and concatenates the results.
+
+    Registered as a `TextFieldEmbedder` with name "basic" (the default).
+
+    Parameters
+        token_embedders: Dict[str, TokenEmbedder]   indexer name -> embedder; the batch must have
+                                                    exactly these indexer names.
+    Inputs
+        text_field_input: `{indexer_name: {key: LongTensor}}`. An indexer with a single tensor passes it
+        positionally to its embedder; one with several passes them as keyword arguments.
+    Outputs
+        (B, T, D) float, the embedders' outputs concatenated in sorted indexer-name order,
+        D = the sum of their output sizes.
+    Notes
+        `token_embedder(name)` returns one sub-embedder (e.g. to tie a softmax to `embedder.weight`).
+    """
+
+    def __init__(self, token_embedders: Dict[str, TokenEmbedder]) -> None:
+        super().__init__()
+        if not token_embedders:
+            raise ConfigurationError("expected at least one token embedder", "token_embedders")
+        self._keys = sorted(token_embedders)
+        # ModuleDict registers the embedders' parameters (as token_embedders.<name>.*)
+        self.token_embedders = torch.nn.ModuleDict({key: token_embedders[key] for key in self._keys})
+
+    def get_output_dim(self) -> int:
+        return sum(self.token_embedders[key].get_output_dim() for key in self._keys)
+
+    def token_embedder(self, name: str) -> TokenEmbedder:
+        """The embedder of indexer `name`."""
+        if name not in self.token_embedders:
+            raise ConfigurationError(f'no token embedder named "{name}" (have: {", ".join(self._keys)})',
+                                     "token_embedders")
+        return self.token_embedders[name]
+
+    def forward(self, text_field_input: Dict[str, Dict[str, torch.Tensor]]) -> torch.Tensor:
+        if sorted(text_field_input) != self._keys:
+            raise ConfigurationError(
+                f"the batch's indexers ({', '.join(sorted(text_field_input)) or 'none'}) do not match the "
+                f"token embedders ({', '.join(self._keys)})", "text_field_embedder.token_embedders")
+        embedded = []
+        for key in self._keys:
+            tensors = text_field_input[key]
+            embedder = self.token_embedders[key]
+            if len(tensors) == 1:
+                embedded.append(embedder(next(iter(tensors.values()))))  # (B, T, D_key)
+            else:
+                embedded.append(embedder(**tensors))  # (B, T, D_key)
+        return embedded[0] if len(embedded) == 1 else torch.cat(embedded, dim=-1)  # (B, T, D)

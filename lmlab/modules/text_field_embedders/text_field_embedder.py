@@ -1,0 +1,28 @@
+"""`TextFieldEmbedder`: the contract for embedding a whole batched text field."""
+from typing import Dict
+
+import torch
+
+from lmlab.common.registrable import Registrable
+
+
+class TextFieldEmbedder(torch.nn.Module, Registrable):
+    """Maps a batched text field (every indexer's tensors) to one vector per token.
+
+    Base class of the "text_field_embedder" registry; default implementation "basic".
+
+    Inputs
+        text_field_input: `{indexer_name: {key: LongTensor}}`, e.g. `{"tokens": {"tokens": (B, T)}}`
+        or `{"token_characters": {"token_characters": (B, T, C)}}`; id 0 is padding.
+    Outputs
+        (B, T, D) float with D = `get_output_dim()`.
+    """
+
+    default_implementation = "basic"
+
+    def get_output_dim(self) -> int:
+        """D, the size of each token's vector."""
+        raise NotImplementedError
+
+    def forward(self, text_field_input: Dict[str, Dict[str, torch.Tensor]]) -> torch.Tensor:
+        raise NotImplementedError

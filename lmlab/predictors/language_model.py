@@ -1,0 +1,201 @@
+"""`language_model` predictor: next-token top-k, sentence scores and text continuation."""
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from lmlab.common.errors import InputError, did_you_mean
+from lmlab.data.dataset_readers.dataset_reader import DatasetReader
+from lmlab.data.fields.text_field import TextField
+from lmlab.data.instance import Instance
+from lmlab.models.language_model import LanguageModel
+from lmlab.predictors.predictor import JsonDict, Predictor, require_text
+
+GENERATE_OPTIONS = {"max_tokens": 20, "greedy": False, "temperature": 1.0, "top_k": None, "top_p": None, "seed": None}
+REQUEST_OPTIONS = ("sentence", "top_k", "score", "next_token", "generate")
+
+
+@dataclass
+class LanguageModelRequest:
+    tokens: List[str]          # the sentence's tokens, as tokenised by the reader
+    prefix: List[str]          # start tokens + tokens: what the next token / continuation follows
+    full: List[str]            # prefix + end tokens: what is scored
+    top_k: int = 5
+    score: bool = True
+    next_token: bool = True
+    generate: Optional[Dict[str, Any]] = field(default=None)
+
+
+@Predictor.register("language_model")
+class LanguageModelPredictor(Predictor):
+    """Scores and continues sentences with a `language_model`.
+
+    Registered as a `Predictor` with name "language_model".
+
+    Inputs (one JSON object per line)
+        sentence: str (required); top_k: int = 5 next-token candidates; score: bool = true;
+        next_token: bool = true; generate: object, optional, with max_tokens (20), greedy (false),
+        temperature (1.0), top_k, top_p, seed — continue the sentence by sampling.
+    Outputs
+        tokens; log_probability (natural log, of every token after the first including end tokens) and
+        perplexity with scored_tokens; next_tokens: [{token, probability}]; generated: {tokens, text}.
+    Notes
+        Padding, the OOV token and start tokens are never proposed as next tokens or generated.
+        Carried hidden state is reset for every batch: a prediction depends only on its own input.
+    """
+
+    def __init__(self, model: LanguageModel, dataset_reader: DatasetReader, max_tokens: int = 512) -> None:
+        super().__init__(model, dataset_reader)
+        self.max_tokens = max_tokens
+        self.tokenizer = dataset_reader.tokenizer
+        self.token_indexers = dataset_reader.token_indexers
+        self.start_tokens = list(getattr(dataset_reader, "start_tokens", None) or [])
+        end = getattr(dataset_reader, "end_tokens", None)
+        eol = getattr(dataset_reader, "end_of_line_token", None)
+        self.end_tokens = list(end) if end else ([eol] if eol else [])
+        vocab, namespace = model.vocab, model._target_namespace
+        self.namespace = namespace
+        banned = {0, vocab.get_token_index(vocab.oov_token, namespace) if vocab.is_padded(namespace) else 0}
+        banned.update(vocab.get_token_index(t, namespace) for t in self.start_tokens)
+        self._banned = torch.tensor(sorted(banned), dtype=torch.long)
+
+    # --- validation ------------------------------------------------------------------------------
+    def validate(self, inputs: JsonDict) -> LanguageModelRequest:
+        sentence = require_text(inputs, "sentence")
+        for key in inputs:
+            if key not in REQUEST_OPTIONS:
+                raise InputError(f'unknown field "{key}"{did_you_mean(key, REQUEST_OPTIONS)}')
+        tokens = self.tokenizer.tokenize(sentence)
+        if not tokens:
+            raise InputError('"sentence" has no tokens')
+        prefix = self.start_tokens + tokens
+        full = prefix + self.end_tokens
+        generate = _generate_options(inputs.get("generate"))
+        extra = generate["max_tokens"] if generate else 0
+        if len(full) + extra > self.max_tokens:
+            raise InputError(f"input too long: {len(full)} tokens (+{extra} to generate) > max_tokens "
+                             f"{self.max_tokens}")
+        top_k = inputs.get("top_k", 5)
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise InputError(f'"top_k" must be a positive integer, found {top_k!r}')
+        flags = {}
+        for name in ("score", "next_token"):
+            flags[name] = inputs.get(name, True)
+            if not isinstance(flags[name], bool):
+                raise InputError(f'"{name}" must be true or false, found {flags[name]!r}')
+        return LanguageModelRequest(tokens, prefix, full, top_k, flags["score"], flags["next_token"], generate)
+
+    # --- prediction ------------------------------------------------------------------------------
+    def predict_requests(self, requests: List[LanguageModelRequest]) -> List[JsonDict]:
+        outputs: List[JsonDict] = [{"tokens": request.tokens} for request in requests]
+        with torch.inference_mode():
+            log_probs, lengths = self._log_probs([request.full for request in requests])  # (B, T, V)
+            for row, (request, output) in enumerate(zip(requests, outputs)):
+                if request.score:
+                    ids = self._ids(request.full).to(log_probs.device)  # (T_row,)
+                    scores = log_probs[row, torch.arange(len(ids) - 1), ids[1:]]
+                    total = float(scores.sum())
+                    output.update(log_probability=total, scored_tokens=len(ids) - 1,
+                                  perplexity=math.exp(-total / max(len(ids) - 1, 1)))
+                if request.next_token:
+                    last = log_probs[row, len(request.prefix) - 1].clone()
+                    last[self._banned.to(last.device)] = -math.inf
+                    values, indices = last.topk(min(request.top_k, last.numel()))
+                    output["next_tokens"] = [
+                        {"token": self._token(i), "probability": math.exp(v)}
+                        for v, i in zip(values.tolist(), indices.tolist())]
+            generating = [i for i, request in enumerate(requests) if request.generate]
+            if generating:
+                continuations = self._generate([requests[i] for i in generating])
+                for i, tokens in zip(generating, continuations):
+                    outputs[i]["generated"] = {"tokens": tokens, "text": " ".join(tokens)}
+        return outputs
+
+    def _ids(self, tokens: List[str]) -> torch.Tensor:
+        return torch.as_tensor(self.model.vocab.get_token_indices(tokens, self.namespace), dtype=torch.long)
+
+    def _token(self, index: int) -> str:
+        return self.model.vocab.get_token_from_index(index, self.namespace)
+
+    def _log_probs(self, sequences: List[List[str]], last_only: bool = False):
+        """Forward-direction log-probabilities (B, T, V), or (B, V) at each row's last token."""
+        instances = [Instance({"source": TextField(tokens, self.token_indexers)}) for tokens in sequences]
+        self.model.reset_states()
+        output = self.model.forward_on_instances(instances)
+        embeddings = output["lm_embeddings"]
+        embeddings = embeddings[-1] if isinstance(embeddings, list) else embeddings  # (B, T, H)
+        embeddings = self.model.forward_direction_embeddings(embeddings)
+        lengths = torch.tensor([len(tokens) for tokens in sequences], device=embeddings.device)
+        if last_only:  # project only the last position to the vocabulary
+            embeddings = embeddings[torch.arange(len(sequences), device=embeddings.device), lengths - 1]  # (B, H)
+        return self.model.log_probs(embeddings), lengths
+
+    def _generate(self, requests: List[LanguageModelRequest]) -> List[List[str]]:
+        sequences = [list(request.prefix) for request in requests]
+        generated: List[List[str]] = [[] for _ in requests]
+        generators = []
+        for request in requests:
+            seed = request.generate["seed"]
+            generators.append(torch.Generator().manual_seed(seed) if seed is not None else None)
+        stop = set(self.end_tokens)
+        active = list(range(len(requests)))
+        for _ in range(max(request.generate["max_tokens"] for request in requests)):
+            active = [i for i in active if len(generated[i]) < requests[i].generate["max_tokens"]]
+            if not active:
+                break
+            log_probs, _ = self._log_probs([sequences[i] for i in active], last_only=True)  # (A, V)
+            log_probs = log_probs.float().cpu()
+            log_probs[:, self._banned] = -math.inf
+            still_active = []
+            for row, i in enumerate(active):
+                token = self._token(_choose(log_probs[row], requests[i].generate, generators[i]))
+                sequences[i].append(token)
+                if token in stop:
+                    continue
+                generated[i].append(token)
+                still_active.append(i)
+            active = still_active
+        return generated
+
+
+def _generate_options(value: Any) -> Optional[Dict[str, Any]]:
+    if value is None or value is False:
+        return None
+    if value is True:
+        value = {}
+    if not isinstance(value, dict):
+        raise InputError(f'"generate" must be an object, found {type(value).__name__}')
+    for key in value:
+        if key not in GENERATE_OPTIONS:
+            raise InputError(f'unknown "generate" option "{key}"{did_you_mean(key, GENERATE_OPTIONS)}')
+    options = {**GENERATE_OPTIONS, **value}
+    checks = {
+        "max_tokens": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "greedy": lambda v: isinstance(v, bool),
+        "temperature": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+        "top_k": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+        "top_p": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
+        "seed": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+    }
+    for key, check in checks.items():
+        if not check(options[key]):
+            raise InputError(f'"generate.{key}" has an invalid value {options[key]!r}')
+    return options
+
+
+def _choose(log_probs: torch.Tensor, options: Dict[str, Any], generator: Optional[torch.Generator]) -> int:
+    """Pick the next id from (V,) log-probabilities: greedy, or sampled with temperature/top-k/top-p."""
+    if options["greedy"]:
+        return int(log_probs.argmax())
+    logits = log_probs / options["temperature"]
+    if options["top_k"]:
+        kth = logits.topk(min(options["top_k"], logits.numel())).values[-1]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if options["top_p"] is not None and options["top_p"] < 1:
+        sorted_logits, order = logits.sort(descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        remove = cumulative - sorted_logits.softmax(-1) >= options["top_p"]  # keep the smallest set reaching p
+        logits = logits.masked_fill(torch.zeros_like(remove).scatter(0, order, remove), -math.inf)
+    probabilities = logits.softmax(-1)
+    return int(torch.multinomial(probabilities, 1, generator=generator))

@@ -1,0 +1,77 @@
+"""`Predictor`: JSON in, JSON out, on top of a trained model.
+
+Contract
+    `predict_batch_json(inputs)` takes a list of JSON objects and returns one JSON object per input, in
+    order. An input that is invalid (missing or empty fields, too long, unknown options) gets
+    `{"error": "..."}` in its place; the other inputs of the batch are still answered. Implementations
+    provide `validate(json) -> normalised request` (raising `InputError`) and
+    `predict_requests(requests) -> outputs` for already-validated requests, run in one batch.
+    The model runs in eval mode under `torch.inference_mode()`.
+"""
+from typing import Any, Dict, List, Optional
+
+from lmlab.common.errors import InputError, LmlabError
+from lmlab.common.registrable import Registrable
+from lmlab.data.dataset_readers.dataset_reader import DatasetReader
+from lmlab.models.archival import Archive
+from lmlab.models.model import Model
+
+JsonDict = Dict[str, Any]
+
+
+class Predictor(Registrable):
+    """Base class of predictors; see the module docstring."""
+
+    run_time_arguments = ("model", "dataset_reader")
+
+    def __init__(self, model: Model, dataset_reader: DatasetReader) -> None:
+        self.model = model.eval()
+        self.dataset_reader = dataset_reader
+
+    def validate(self, inputs: JsonDict) -> Any:
+        raise NotImplementedError
+
+    def predict_requests(self, requests: List[Any]) -> List[JsonDict]:
+        raise NotImplementedError
+
+    def predict_json(self, inputs: JsonDict) -> JsonDict:
+        """One input; an invalid one raises `InputError` instead of returning an error object."""
+        return self.predict_requests([self.validate(inputs)])[0]
+
+    def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
+        results: List[Optional[JsonDict]] = [None] * len(inputs)
+        valid, positions = [], []
+        for position, item in enumerate(inputs):
+            try:
+                valid.append(self.validate(item))
+                positions.append(position)
+            except LmlabError as err:
+                results[position] = {"error": "; ".join(message for _, message in err.problems)}
+        if valid:
+            for position, output in zip(positions, self.predict_requests(valid)):
+                results[position] = output
+        return results  # type: ignore[return-value]
+
+    @classmethod
+    def from_archive(cls, archive: Archive, predictor_name: Optional[str] = None, **options: Any) -> "Predictor":
+        """The predictor `predictor_name` (default: the model's `default_predictor`) for an archive."""
+        name = predictor_name or getattr(archive.model, "default_predictor", None)
+        if name is None:
+            raise InputError(f"{type(archive.model).__name__} has no default predictor; pass --predictor "
+                             f"(one of: {', '.join(cls.list_available())})")
+        predictor_class = cls.by_name(name)
+        return predictor_class(archive.model, archive.validation_dataset_reader, **options)
+
+
+def require_text(inputs: JsonDict, key: str) -> str:
+    """`inputs[key]` as a non-empty string, else an `InputError` saying what is wrong."""
+    if not isinstance(inputs, dict):
+        raise InputError(f"expected a JSON object, found {type(inputs).__name__}")
+    if key not in inputs:
+        raise InputError(f'missing "{key}"')
+    value = inputs[key]
+    if not isinstance(value, str):
+        raise InputError(f'"{key}" must be a string, found {type(value).__name__}')
+    if not value.strip():
+        raise InputError(f'empty "{key}"')
+    return value

@@ -1,0 +1,83 @@
+"""Learning-rate schedulers from configs. `optimizer` is given at run time by the trainer.
+
+Contract: `step_batch()` after every optimizer step, `step_epoch(validation_metric)` after each epoch
+(`validation_metric` is the value to maximise or minimise per the trainer's `validation_metric`),
+`state_dict()` / `load_state_dict()` for checkpoints.
+"""
+import math
+from typing import Any, Dict, Optional
+
+import torch
+
+from lmlab.common.registrable import Registrable
+
+
+class LearningRateScheduler(Registrable):
+    """Wraps a torch scheduler; see the module docstring. Inputs: optimizer. Outputs: none (updates lr)."""
+
+    run_time_arguments = ("optimizer", "total_steps")
+
+    def __init__(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+
+    def step_batch(self) -> None:
+        pass
+
+    def step_epoch(self, validation_metric: Optional[float] = None) -> None:
+        pass
+
+    def state_dict(self) -> Dict[str, Any]:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.scheduler.load_state_dict(state)
+
+
+@LearningRateScheduler.register("step")
+class StepLearningRateScheduler(LearningRateScheduler):
+    """Multiply the lr by `gamma` every `step_size` epochs. Inputs: optimizer. Outputs: none."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        super().__init__(torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma))
+
+    def step_epoch(self, validation_metric: Optional[float] = None) -> None:
+        self.scheduler.step()
+
+
+@LearningRateScheduler.register("reduce_on_plateau")
+class ReduceOnPlateauLearningRateScheduler(LearningRateScheduler):
+    """Multiply the lr by `factor` when the validation metric stops improving for `patience` epochs.
+
+    Inputs: optimizer; the trainer passes the metric oriented so that larger is better.
+    Outputs: none.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, factor: float = 0.5, patience: int = 0,
+                 min_lr: float = 0.0) -> None:
+        super().__init__(torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=factor,
+                                                                    patience=patience, min_lr=min_lr))
+
+    def step_epoch(self, validation_metric: Optional[float] = None) -> None:
+        if validation_metric is not None:
+            self.scheduler.step(validation_metric)
+
+
+@LearningRateScheduler.register("linear_with_warmup")
+class LinearWithWarmupLearningRateScheduler(LearningRateScheduler):
+    """Linear warm-up over `warmup_steps` batches, then linear (or cosine) decay to zero at `total_steps`.
+
+    Inputs: optimizer, total_steps (given by the trainer: epochs x batches per epoch). Outputs: none.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
+                 cosine: bool = False) -> None:
+        def factor(step: int) -> float:
+            if step < warmup_steps:
+                return (step + 1) / warmup_steps
+            progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+            return 0.5 * (1 + math.cos(math.pi * progress)) if cosine else 1.0 - progress
+
+        super().__init__(torch.optim.lr_scheduler.LambdaLR(optimizer, factor))
+
+    def step_batch(self) -> None:
+        self.scheduler.step()

@@ -1,0 +1,186 @@
+import json
+from pathlib import Path
+
+import numpy
+import pytest
+import torch
+
+from lmlab.modules.elmo import ElmoBiLm, ElmoCharacterEncoder, batch_to_ids
+
+SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "elmo"
+
+
+@pytest.fixture(scope="module")
+def files():
+    if not SHARED.is_dir():
+        pytest.skip(f"ELMo fixtures not found at {SHARED}")
+    return {name: str(SHARED / name) for name in ("options.json", "lm_weights.hdf5")}
+
+
+@pytest.fixture(scope="module")
+def batches():
+    """The 10 oracle batches of README section 6: batch i = sentence i of each of the 3 lists."""
+    if not SHARED.is_dir():
+        pytest.skip(f"ELMo fixtures not found at {SHARED}")
+    sentences = json.loads((SHARED / "sentences.json").read_text())
+    return [[sentences[k][i].split() for k in range(3)] for i in range(10)]
+
+
+def _bilm(files, **kwargs) -> ElmoBiLm:
+    return ElmoBiLm(files["options.json"], files["lm_weights.hdf5"], **kwargs)
+
+
+def _top_layers(bilm, batches):
+    """activations[2] of each batch with the boundaries dropped: per batch, a list of (n, 32) arrays."""
+    results = []
+    with torch.no_grad():
+        for batch in batches:
+            output = bilm(batch_to_ids(batch))
+            top, mask = output["activations"][2], output["mask"]
+            results.append([top[row, 1 : int(mask[row].sum()) - 1].numpy() for row in range(len(batch))])
+    return results
+
+
+def _expected(index: int):
+    import h5py
+
+    with h5py.File(SHARED / "lm_embeddings_0.hdf5", "r") as handle:
+        data = handle[str(index)][...]  # (2, n, 16)
+    return numpy.concatenate([data[0], data[1]], axis=-1)  # (n, 32)
+
+
+def test_stateful_bilm_matches_bilm_tf(files, batches):
+    bilm = _bilm(files)
+    assert bilm.num_layers == 3 and bilm.get_output_dim() == 32
+    first = bilm(batch_to_ids(batches[0]))
+    assert len(first["activations"]) == 3
+    assert first["mask"].dtype == torch.bool
+    bilm.reset_states()
+
+    outputs = _top_layers(bilm, batches)
+    worst = 0.0
+    for i, (rows, batch) in enumerate(zip(outputs, batches)):
+        assert [len(r) for r in rows] == [len(s) for s in batch]
+        expected = _expected(i)
+        worst = max(worst, float(numpy.abs(rows[0] - expected).max()))
+        assert numpy.allclose(rows[0], expected, atol=1e-6), f"batch {i}"
+    print(f"max abs error vs lm_embeddings_0.hdf5: {worst:.3g}")
+
+    # reset_states() makes a second pass reproduce the first.
+    bilm.reset_states()
+    again = _top_layers(bilm, batches)
+    for rows, rows_again in zip(outputs, again):
+        for row, row_again in zip(rows, rows_again):
+            numpy.testing.assert_array_equal(row, row_again)
+
+
+def test_stateless_bilm_matches_only_the_first_batch(files, batches):
+    outputs = _top_layers(_bilm(files, stateful=False), batches)
+    assert numpy.allclose(outputs[0][0], _expected(0), atol=1e-6)
+    assert not any(numpy.allclose(outputs[i][0], _expected(i), atol=1e-6) for i in range(1, 10))
+    # The same sentence always gets the same vectors.
+    repeat = _top_layers(_bilm(files, stateful=False), [batches[3], batches[3]])
+    numpy.testing.assert_array_equal(repeat[0][1], repeat[1][1])
+
+
+def test_layers_padding_and_boundaries(files):
+    bilm = _bilm(files, stateful=False)
+    with torch.no_grad():
+        output = bilm(batch_to_ids([["a", "b", "c"], ["d"], []]))
+    mask = output["mask"]
+    assert mask.tolist() == [[True] * 5, [True] * 3 + [False] * 2, [False] * 5]
+    for layer in output["activations"]:
+        assert layer.shape == (3, 5, 32)
+        assert not layer[~mask].any()
+    type_layer = output["activations"][0]
+    torch.testing.assert_close(type_layer[..., :16], type_layer[..., 16:], rtol=0, atol=0)
+
+
+def test_no_peeking(files):
+    """Forward halves at positions <= t ignore later tokens; backward halves ignore earlier ones."""
+    bilm = _bilm(files, stateful=False)
+    with torch.no_grad():
+        base = bilm(batch_to_ids([["the", "cat", "sat", "down"]]))["activations"]
+        later = bilm(batch_to_ids([["the", "cat", "ran", "off"]]))["activations"]
+        earlier = bilm(batch_to_ids([["a", "dog", "sat", "down"]]))["activations"]
+    for layer in (1, 2):
+        # Positions: 0 <S>, 1 the, 2 cat, 3 sat/ran, 4 down/off, 5 </S>.
+        torch.testing.assert_close(base[layer][0, :3, :16], later[layer][0, :3, :16], rtol=0, atol=0)
+        assert not torch.allclose(base[layer][0, 3:, :16], later[layer][0, 3:, :16])
+        torch.testing.assert_close(base[layer][0, 3:, 16:], earlier[layer][0, 3:, 16:], rtol=0, atol=0)
+        assert not torch.allclose(base[layer][0, :3, 16:], earlier[layer][0, :3, 16:])
+
+
+def test_state_is_kept_per_row(files, batches):
+    """Batches of 2, 3, 1, 3 (with an all-padding row), 3 rows equal each row run alone, in order."""
+    texts = [sentence for batch in batches[:4] for sentence in batch]
+    a, b, c = texts[0:4], texts[4:8], texts[8:12]
+    schedule = [
+        [a[0], b[0]],  # batch of 2: row 2 has no state yet
+        [a[1], b[1], c[0]],  # batch of 3: row 2 starts at zero
+        [a[2]],  # batch of 1: rows 1 and 2 keep their states untouched
+        [a[3], b[2], []],  # row 2 is all padding: keeps its state
+        [a[0], b[3], c[1]],  # row 2 continues from c[0]
+    ]
+    bilm = _bilm(files)
+    batched = []
+    with torch.no_grad():
+        for batch in schedule:
+            output = bilm(batch_to_ids(batch))
+            batched.append((output["activations"], output["mask"]))
+
+    # Reference: one fresh stateful model per row, fed that row's own sentences as batches of one.
+    for row in range(3):
+        alone = _bilm(files)
+        for (activations, mask), batch in zip(batched, schedule):
+            if row >= len(batch) or not batch[row]:
+                continue
+            with torch.no_grad():
+                reference = alone(batch_to_ids([batch[row]]))
+            length = reference["mask"].shape[1]
+            assert mask[row].sum() == length
+            for layer, ref_layer in zip(activations, reference["activations"]):
+                torch.testing.assert_close(layer[row, :length], ref_layer[0], rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_reach_every_parameter(files):
+    bilm = _bilm(files, requires_grad=True, stateful=False)
+    assert all(p.requires_grad for p in bilm.parameters())
+    output = bilm(batch_to_ids([["a", "tiny", "test"], ["ok"]]))
+    sum(layer.sum() for layer in output["activations"]).backward()
+    for name, parameter in bilm.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert not any(p.requires_grad for p in _bilm(files).parameters())
+
+
+def test_random_init_from_options_alone(files):
+    bilm = ElmoBiLm(files["options.json"], None, requires_grad=True)
+    output = bilm(batch_to_ids([["hello", "world"]]))
+    assert [a.shape for a in output["activations"]] == [(1, 4, 32)] * 3
+    assert all(torch.isfinite(a).all() for a in output["activations"])
+
+
+def test_character_encoder_matches_reference_token_embeddings(files):
+    import h5py
+
+    encoder = ElmoCharacterEncoder.from_files(files["options.json"], files["lm_weights.hdf5"])
+    vocab = (SHARED / "vocab_test.txt").read_text(encoding="utf-8").strip().split("\n")
+    assert len(vocab) == 458
+    chunks = [vocab[i : i + 50] for i in range(0, len(vocab), 50)]
+    with torch.no_grad():
+        output = encoder(batch_to_ids(chunks))  # (10, 52, 16)
+    embedding, mask = output["token_embedding"], output["mask"]
+    assert embedding.shape == (10, 52, 16)
+    words = embedding[:, 1:-1].reshape(500, 16)[: len(vocab)].numpy()
+    with h5py.File(SHARED / "elmo_token_embeddings.hdf5", "r") as handle:
+        expected = handle["embedding"][...]
+    print(f"max abs error vs elmo_token_embeddings.hdf5: {numpy.abs(words - expected).max():.3g}")
+    assert numpy.allclose(words, expected, atol=1e-6)
+
+    # The inserted boundaries equal the encoded "<S>"/"</S>" tokens.
+    with torch.no_grad():
+        boundary_words = encoder(batch_to_ids([["<S>", "</S>"]]))["token_embedding"][0, 1:3]
+    last = int(mask[-1].sum()) - 1
+    torch.testing.assert_close(embedding[:, 0], boundary_words[0].expand(10, 16))
+    torch.testing.assert_close(embedding[-1, last], boundary_words[1])
+    torch.testing.assert_close(embedding[0, 51], boundary_words[1])
