@@ -35,7 +35,10 @@ class LmlabError(Exception):
         return self
 
     def lines(self) -> List[str]:
-        return [f"{self.kind} at {loc}: {msg}" if loc else f"{self.kind}: {msg}" for loc, msg in self.problems]
+        """One line per problem (a multi-line message is folded onto its line)."""
+        folded = [(loc, "; ".join(part.strip() for part in msg.splitlines() if part.strip()))
+                  for loc, msg in self.problems]
+        return [f"{self.kind} at {loc}: {msg}" if loc else f"{self.kind}: {msg}" for loc, msg in folded]
 
     def __str__(self) -> str:
         return "\n".join(self.lines())

@@ -1,7 +1,8 @@
 """The data layer: tokenizers, vocabulary, token indexers, fields, instances, batches and dataset readers.
 
-Importing this package registers every built-in data component. It knows nothing about `nn.Module`s;
-torch is imported only where tensors are made (collation, worker sharding).
+Importing this package registers every built-in data component (data loaders included). It knows
+nothing about `nn.Module`s. Everything but the data loaders imports torch only where tensors are made
+(collation, worker sharding), and spaCy only when a spaCy tokenizer first runs.
 """
 from lmlab.data.batch import Batch
 from lmlab.data.dataset_readers import (ContiguousLanguageModelingReader, DatasetReader,
@@ -11,9 +12,10 @@ from lmlab.data.instance import Instance
 from lmlab.data.token_indexers import SingleIdTokenIndexer, TokenCharactersIndexer, TokenIndexer
 from lmlab.data.tokenizers import CharacterTokenizer, SpacyTokenizer, Tokenizer, WhitespaceTokenizer
 from lmlab.data.vocabulary import DEFAULT_OOV_TOKEN, DEFAULT_PADDING_TOKEN, Vocabulary, make_counter
+from lmlab.data.data_loaders import DataLoader  # last: the loaders import the modules above
 
-__all__ = ["ArrayField", "Batch", "CharacterTokenizer", "ContiguousLanguageModelingReader", "DatasetReader",
-           "DEFAULT_OOV_TOKEN", "DEFAULT_PADDING_TOKEN", "Field", "Instance", "MetadataField",
+__all__ = ["ArrayField", "Batch", "CharacterTokenizer", "ContiguousLanguageModelingReader", "DataLoader",
+           "DatasetReader", "DEFAULT_OOV_TOKEN", "DEFAULT_PADDING_TOKEN", "Field", "Instance", "MetadataField",
            "SimpleLanguageModelingDatasetReader", "SingleIdTokenIndexer", "SpacyTokenizer", "TextField",
            "TokenCharactersIndexer", "TokenIndexer", "Tokenizer", "Vocabulary", "WhitespaceTokenizer",
            "make_counter"]

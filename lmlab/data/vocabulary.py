@@ -18,15 +18,12 @@ import re
 import tempfile
 import uuid
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
 from lmlab.common.errors import ArchiveError, ConfigurationError, InputError, did_you_mean
 from lmlab.common.registrable import Registrable
-
-if TYPE_CHECKING:
-    from lmlab.data.instance import Instance
 
 logger = logging.getLogger(__name__)
 

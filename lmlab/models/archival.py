@@ -100,7 +100,8 @@ def load_archive(path: Union[str, Path], overrides: Union[str, Dict[str, Any], N
             with tarfile.open(local, "r:*") as tar:
                 tar.extractall(scratch, filter="data")
         except (tarfile.TarError, EOFError, OSError, ValueError) as err:
-            raise ArchiveError(f"cannot read archive {path}: {type(err).__name__}: {err} "
+            first_line = (str(err).splitlines() or [""])[0]
+            raise ArchiveError(f"cannot read archive {path}: {type(err).__name__}: {first_line} "
                                "(truncated or not a model.tar.gz?)") from err
         root = Path(scratch)
         for name in (CONFIG_NAME, WEIGHTS_NAME, META_NAME, VOCABULARY_NAME):

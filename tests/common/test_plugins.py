@@ -1,4 +1,5 @@
 import os
+import re
 
 from lmlab.common.testing import make_plugin_distribution, run_lmlab
 
@@ -32,7 +33,7 @@ def test_plugin_discovered_through_entry_point_adds_a_command(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello plugin\n"
     listing = run_lmlab(["list", "subcommand"], env=_env(tmp_path / "site"))
-    assert "hello  Say hello (from a plugin).  [lmlab_hello]" in listing.stdout
+    assert re.search(r"^  hello +Say hello \(from a plugin\)\.  \[lmlab_hello\]$", listing.stdout, re.M)
 
 
 def test_broken_plugin_is_named_and_does_not_hide_the_others(tmp_path):

@@ -1,7 +1,7 @@
 """A corpus as one token stream cut into BPTT windows (PyTorch word_language_model layout)."""
 import logging
 from array import array
-from typing import Dict, Iterable, Iterator, List, Optional, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -34,6 +34,8 @@ class ContiguousLanguageModelingReader(DatasetReader):
         end_of_line_token: Optional[str] = "<eos>"   appended after every line, empty lines included,
             as PyTorch's word_language_model does for WikiText; null appends nothing.
         max_instances: Optional[int] = None
+    Inputs
+        Text files, UTF-8; each line is tokenized and followed by `end_of_line_token`.
     Outputs
         Instances {"source": TextField(s[i : i+l]), "forward_targets": TextField(s[i+1 : i+l+1])} for
         a stream s, with l = min(L, len(s) - 1 - i) for i = 0, L, 2L, ... while l >= 1: every window
@@ -122,7 +124,7 @@ class ContiguousLanguageModelingReader(DatasetReader):
             for row in window:
                 yield self.text_to_instance(row[:-1], row[1:])
 
-    def _encode_stream(self, file_paths: List[str]) -> "tuple[np.ndarray, np.ndarray]":
+    def _encode_stream(self, file_paths: List[str]) -> Tuple[np.ndarray, np.ndarray]:
         """(stream as int32 ids, id -> token object array) for the concatenation of the files."""
         index: Dict[str, int] = {}
         assign = index.setdefault

@@ -122,8 +122,8 @@ class TransformerStack(torch.nn.Module):
         x = reverse_padded_rows(inputs, lengths) if self.direction == "backward" else inputs  # (B, T, D)
         if self.position_embedding is not None:
             if timesteps > self.max_length:
-                raise ConfigurationError(f"a batch has {timesteps} timesteps, more than max_length "
-                                         f"{self.max_length}; raise max_length", "max_length")
+                raise ConfigurationError(f"a batch has {timesteps} timesteps, more than the transformer's "
+                                         f"max_length {self.max_length}; raise max_length")
             x = x + self.position_embedding[:timesteps].to(x.dtype)  # (B, T, D)
         x = self.input_dropout(x)
         layers = []

@@ -49,7 +49,7 @@ class BasicTextFieldEmbedder(TextFieldEmbedder):
         if sorted(text_field_input) != self._keys:
             raise ConfigurationError(
                 f"the batch's indexers ({', '.join(sorted(text_field_input)) or 'none'}) do not match the "
-                f"token embedders ({', '.join(self._keys)})", "text_field_embedder.token_embedders")
+                f"token embedders ({', '.join(self._keys)})")
         embedded = []
         for key in self._keys:
             tensors = text_field_input[key]

@@ -45,8 +45,9 @@ class Embedding(TokenEmbedder):
         Unlike most lmlab constructors this one reads a file, but only when `pretrained_file` is set:
         the pretrained vectors must be known before training starts, and reading them here keeps the
         config the single description of the model. A missing file or a line with the wrong number of
-        values is an `InputError` naming `file:line`. The file is only read at construction; archives
-        store the resulting weights, so reloading a model does not need the file.
+        values is an `InputError` naming `file:line`. The file is only read at construction and the
+        weights are saved with the model: to rebuild a trained model from its config without the file,
+        set `pretrained_file` to null (the loaded weights replace the random ones).
     """
 
     def __init__(self, embedding_dim: int, num_embeddings: Optional[int] = None, vocab_namespace: str = "tokens",

@@ -1,0 +1,56 @@
+"""Registry sweep: every registered name of the module registries builds from a minimal config."""
+import re
+
+import pytest
+
+import lmlab.modules  # noqa: F401  (registers everything)
+from lmlab.data.vocabulary import Vocabulary
+from lmlab.modules.language_model_heads import LanguageModelHead
+from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
+from lmlab.modules.softmax_losses import SoftmaxLoss
+from lmlab.modules.text_field_embedders import TextFieldEmbedder
+from lmlab.modules.token_embedders import TokenEmbedder
+
+MINIMAL = {
+    TokenEmbedder: {
+        "embedding": {"embedding_dim": 3},
+        "character_encoding": {"embedding_dim": 3, "num_filters": 2},
+    },
+    TextFieldEmbedder: {
+        "basic": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 3}}},
+    },
+    Seq2SeqEncoder: {
+        "lstm": {"input_size": 3, "hidden_size": 2},
+        "gru": {"input_size": 3, "hidden_size": 2},
+        "transformer": {"input_dim": 4},
+        "bidirectional_lm_lstm": {"input_size": 3, "hidden_size": 2},
+        "bidirectional_lm_transformer": {"input_dim": 4},
+    },
+    SoftmaxLoss: {
+        "softmax": {},
+        "sampled_softmax": {"num_samples": 2},
+    },
+    LanguageModelHead: {
+        "linear": {"input_dim": 3},
+        "tied": {"input_dim": 3},
+    },
+}
+RUN_TIME = {SoftmaxLoss: {"num_words": 6, "embedding_dim": 3}}
+CASES = [(base, name) for base in MINIMAL for name in base.list_available()]
+
+
+def test_every_registered_name_has_a_minimal_config():
+    for base, configs in MINIMAL.items():
+        assert sorted(base.list_available()) == sorted(configs), base.__name__
+
+
+@pytest.mark.parametrize("base,name", CASES, ids=[f"{base.registry_name()}:{name}" for base, name in CASES])
+def test_builds_from_minimal_config_with_snake_case_name_and_documented_contract(base, name):
+    assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name)
+    vocab = Vocabulary(counter={"tokens": {"a": 1, "b": 1}, "token_characters": {"a": 1}})
+    component = base.from_params({"type": name, **MINIMAL[base][name]}, vocab=vocab, **RUN_TIME.get(base, {}))
+    assert isinstance(component, base)
+    implementation, _ = base.resolve_class_name(name)
+    doc = implementation.__doc__ or ""
+    assert "Inputs" in doc and "Outputs" in doc, f"{implementation.__name__} docstring lacks Inputs/Outputs"
+    assert f'"{name}"' in doc, f"{implementation.__name__} docstring does not name its registered name"
