@@ -2,7 +2,7 @@
 import argparse
 import json
 import sys
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 from lmlab.commands.subcommand import Subcommand
 
@@ -28,49 +28,69 @@ class Predict(Subcommand):
 
     def run(self, args: argparse.Namespace) -> int:
         from lmlab.commands.list import import_builtin_components
-        from lmlab.common.errors import ConfigurationError, InputError
-        from lmlab.common.file_utils import atomic_write
         from lmlab.models.archival import load_archive
         from lmlab.predictors.predictor import Predictor
 
         import_builtin_components()
-        if args.batch_size < 1:
-            raise ConfigurationError(f"--batch-size must be positive, found {args.batch_size}")
-        name = "<stdin>" if args.input == "-" else args.input
-        if args.input == "-":
-            lines = list(_lines(sys.stdin.buffer, name))
-        else:
-            try:
-                with open(args.input, "rb") as stream:
-                    lines = list(_lines(stream, name))
-            except OSError as err:
-                raise InputError(f"cannot read prediction input: {err.strerror}", name) from None
-        if not lines:
-            raise InputError("no input lines", name)
+        check_batch_size(args.batch_size)
+        lines = read_json_lines(args.input)
         predictor = Predictor.from_archive(load_archive(args.archive, args.overrides, args.cuda_device),
                                            args.predictor)
-        outputs: List[str] = []
-        errors = 0
-        for start in range(0, len(lines), args.batch_size):
-            chunk = lines[start:start + args.batch_size]
-            parsed = [item for _, item in chunk]
-            results = predictor.predict_batch_json([item for item in parsed if not isinstance(item, _Bad)])
-            answers = iter(results)
-            for number, item in chunk:
-                result = {"error": item.message} if isinstance(item, _Bad) else next(answers)
-                if "error" in result:
-                    errors += 1
-                    result = {"error": f"input error at {name}:{number}: {result['error']}"}
-                line = json.dumps(result, ensure_ascii=False)
-                outputs.append(line)
-                if not args.silent:
-                    print(line, flush=True)
-        if args.output_file:
-            with atomic_write(args.output_file) as stream:
-                stream.write("\n".join(outputs) + "\n")
-        if errors:
-            print(f"lmlab: {errors} of {len(lines)} input lines had errors (see their output lines)", file=sys.stderr)
-        return 0
+        return answer_json_lines(predictor.predict_batch_json, lines, args)
+
+
+def check_batch_size(batch_size: int) -> None:
+    from lmlab.common.errors import ConfigurationError
+
+    if batch_size < 1:
+        raise ConfigurationError(f"--batch-size must be positive, found {batch_size}")
+
+
+def read_json_lines(path: str) -> List[Tuple[int, Any]]:
+    """[(line number, parsed JSON or a per-line error)] of a file or "-"; no lines at all is an error."""
+    from lmlab.common.errors import InputError
+
+    name = "<stdin>" if path == "-" else path
+    if path == "-":
+        lines = list(_lines(sys.stdin.buffer))
+    else:
+        try:
+            with open(path, "rb") as stream:
+                lines = list(_lines(stream))
+        except OSError as err:
+            raise InputError(f"cannot read prediction input: {err.strerror}", name) from None
+    if not lines:
+        raise InputError("no input lines", name)
+    return lines
+
+
+def answer_json_lines(predict_batch: Callable[[List[Any]], List[Dict[str, Any]]], lines: List[Tuple[int, Any]],
+                      args: argparse.Namespace) -> int:
+    """Answer `lines` in batches of `args.batch_size`: one output line per input line, in order, printed
+    (unless `args.silent`) and written atomically to `args.output_file`. Bad lines get located errors."""
+    from lmlab.common.file_utils import atomic_write
+
+    name = "<stdin>" if args.input == "-" else args.input
+    outputs: List[str] = []
+    errors = 0
+    for start in range(0, len(lines), args.batch_size):
+        chunk = lines[start:start + args.batch_size]
+        answers = iter(predict_batch([item for _, item in chunk if not isinstance(item, _Bad)]))
+        for number, item in chunk:
+            result = {"error": item.message} if isinstance(item, _Bad) else next(answers)
+            if "error" in result:
+                errors += 1
+                result = {"error": f"input error at {name}:{number}: {result['error']}"}
+            line = json.dumps(result, ensure_ascii=False)
+            outputs.append(line)
+            if not args.silent:
+                print(line, flush=True)
+    if args.output_file:
+        with atomic_write(args.output_file) as stream:
+            stream.write("\n".join(outputs) + "\n")
+    if errors:
+        print(f"lmlab: {errors} of {len(lines)} input lines had errors (see their output lines)", file=sys.stderr)
+    return 0
 
 
 class _Bad:
@@ -78,7 +98,7 @@ class _Bad:
         self.message = message
 
 
-def _lines(stream: Any, name: str) -> Iterator[Tuple[int, Any]]:
+def _lines(stream: Any) -> Iterator[Tuple[int, Any]]:
     """(line number, parsed JSON or _Bad) for every line; a trailing empty line is not an input."""
     for number, raw in enumerate(stream, start=1):
         raw = raw.rstrip(b"\r\n")

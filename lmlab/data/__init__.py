@@ -6,7 +6,7 @@ nothing about `nn.Module`s. Everything but the data loaders imports torch only w
 """
 from lmlab.data.batch import Batch
 from lmlab.data.dataset_readers import (ContiguousLanguageModelingReader, DatasetReader,
-                                        SimpleLanguageModelingDatasetReader)
+                                        MaskedLanguageModelingReader, SimpleLanguageModelingDatasetReader)
 from lmlab.data.fields import ArrayField, Field, MetadataField, TextField
 from lmlab.data.instance import Instance
 from lmlab.data.token_indexers import SingleIdTokenIndexer, TokenCharactersIndexer, TokenIndexer
@@ -15,7 +15,8 @@ from lmlab.data.vocabulary import DEFAULT_OOV_TOKEN, DEFAULT_PADDING_TOKEN, Voca
 from lmlab.data.data_loaders import DataLoader  # last: the loaders import the modules above
 
 __all__ = ["ArrayField", "Batch", "CharacterTokenizer", "ContiguousLanguageModelingReader", "DataLoader",
-           "DatasetReader", "DEFAULT_OOV_TOKEN", "DEFAULT_PADDING_TOKEN", "Field", "Instance", "MetadataField",
+           "DatasetReader", "DEFAULT_OOV_TOKEN", "DEFAULT_PADDING_TOKEN", "Field", "Instance",
+           "MaskedLanguageModelingReader", "MetadataField",
            "SimpleLanguageModelingDatasetReader", "SingleIdTokenIndexer", "SpacyTokenizer", "TextField",
            "TokenCharactersIndexer", "TokenIndexer", "Tokenizer", "Vocabulary", "WhitespaceTokenizer",
            "make_counter"]

@@ -1,5 +1,6 @@
 from lmlab.models.archival import Archive, archive_model, load_archive
 from lmlab.models.language_model import LanguageModel
+from lmlab.models.masked_language_model import MaskedLanguageModel
 from lmlab.models.model import Model
 
-__all__ = ["Archive", "LanguageModel", "Model", "archive_model", "load_archive"]
+__all__ = ["Archive", "LanguageModel", "MaskedLanguageModel", "Model", "archive_model", "load_archive"]

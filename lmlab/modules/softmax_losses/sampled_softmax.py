@@ -100,6 +100,8 @@ class SampledSoftmaxLoss(SoftmaxLoss):
         `LogUniformSampler` for how pi_k is computed. The training loss is then a biased but
         consistent estimate of the full loss (it tends to it as S -> V), and its gradient
         approximates the full softmax gradient at O(N * S * D) cost instead of O(N * V * D).
+        With `sparse` and `tie_weights`, make the tied input embedding sparse too: a dense gradient
+        from the other side would turn the summed gradient dense.
         Sampling runs on the embeddings' device with the global generator (seed it for reproducible
         draws), without loops over rows. In `eval()` the full loss is computed in chunks of rows so
         that no more than about 2^25 logits exist at once.
