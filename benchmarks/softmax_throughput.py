@@ -1,6 +1,6 @@
 """Training-step time of a bidirectional LM with the full softmax vs the sampled softmax.
 
-    python benchmarks/softmax_throughput.py [--vocab-sizes 33278 250000] [--steps 3] [--warmup 1]
+    python benchmarks/softmax_throughput.py [--vocab-sizes 33278 250000] [--steps 5] [--warmup 1] [--threads N]
                                             [--device cpu|cuda] [--num-samples 8192]
 
 Workload (the WikiText-2 bidirectional LM shape): batch 20 x bptt 35, an input embedding of 256,
@@ -13,10 +13,12 @@ One step = forward + backward + optimizer step. The full softmax trains its dens
 Adam; the sampled softmax (`sparse=True`, 8,192 samples without replacement) trains its output rows
 with SparseAdam. The input embedding is sparse (SparseAdam) in both runs, so the two runs differ only
 in the softmax. LSTM weights use Adam. Warm-up steps are discarded; CUDA is synchronised before every
-clock read. The table reports the mean step time; nothing here is asserted (see STYLE.md, benchmarks).
+clock read. The table reports the median step time (robust to a busy machine); nothing here is
+asserted (see STYLE.md, benchmarks).
 """
 import argparse
 import math
+import statistics
 import time
 from typing import Dict, List
 
@@ -64,7 +66,7 @@ def optimizers(model: BidirectionalLm, lr: float) -> List[torch.optim.Optimizer]
 
 
 def time_steps(vocab_size: int, sampled: bool, args: argparse.Namespace, device: torch.device) -> float:
-    """Mean seconds per training step after `args.warmup` discarded steps."""
+    """Median seconds per training step over `args.steps` steps, after `args.warmup` discarded steps."""
     torch.manual_seed(0)
     loss = (SampledSoftmaxLoss(vocab_size, args.projection_dim, args.num_samples, sparse=True) if sampled
             else FullSoftmaxLoss(vocab_size, args.projection_dim))
@@ -78,18 +80,19 @@ def time_steps(vocab_size: int, sampled: bool, args: argparse.Namespace, device:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    start = 0.0
+    times = []
     for index, ids in enumerate(batches):
-        if index == args.warmup:
-            synchronize()
-            start = time.perf_counter()
+        synchronize()
+        start = time.perf_counter()
         for optimizer in steps:
             optimizer.zero_grad(set_to_none=True)
         model(ids).backward()
         for optimizer in steps:
             optimizer.step()
-    synchronize()
-    return (time.perf_counter() - start) / args.steps
+        synchronize()
+        if index >= args.warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -103,10 +106,13 @@ def main() -> None:
     parser.add_argument("--projection-dim", type=int, default=256)
     parser.add_argument("--num-layers", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps")
     parser.add_argument("--warmup", type=int, default=1, help="discarded steps")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
     rows: List[Dict[str, float]] = []
@@ -118,7 +124,7 @@ def main() -> None:
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device_name}")
     print(f"batch {args.batch_size} x bptt {args.bptt}, bidirectional_lm_lstm {args.num_layers} x {args.hidden_size} "
-          f"-> {args.projection_dim}, {args.num_samples} samples, {args.steps} timed steps after {args.warmup} warm-up")
+          f"-> {args.projection_dim}, {args.num_samples} samples, median of {args.steps} steps after {args.warmup} warm-up")
     print(f"{'V':>9} | {'full softmax (ms/step)':>22} | {'sampled softmax (ms/step)':>25} | {'speed-up':>8}")
     print(f"{'-' * 9}-+-{'-' * 22}-+-{'-' * 25}-+-{'-' * 8}")
     for row in rows:

@@ -14,7 +14,7 @@ from lmlab.common.errors import LmlabError
 from lmlab.common.plugins import import_module_and_submodules, import_plugins
 from lmlab.version import VERSION
 
-BUILTIN_COMMANDS = ["list", "train", "evaluate", "predict", "classify"]
+BUILTIN_COMMANDS = ["list", "train", "evaluate", "predict", "classify", "elmo"]
 """Modules under `lmlab.commands` that register the built-in subcommands."""
 
 

@@ -104,8 +104,8 @@ class MaskedLanguageModel(Model):
         if initializer is not None:
             initializer(self)
 
-    def forward(self, tokens: Dict[str, Dict[str, torch.Tensor]], mask_positions: torch.Tensor,  # type: ignore[override]
-                target_ids: Optional[Dict[str, Dict[str, torch.Tensor]]] = None,
+    def forward(self, tokens: Dict[str, Dict[str, torch.Tensor]],  # type: ignore[override]
+                mask_positions: torch.Tensor, target_ids: Optional[Dict[str, Dict[str, torch.Tensor]]] = None,
                 metadata: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
         mask = get_text_field_mask(tokens)  # (B, T)
         hidden = self._text_field_embedder(tokens)  # (B, T, D)

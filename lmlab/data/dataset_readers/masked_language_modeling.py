@@ -122,7 +122,8 @@ class MaskedLanguageModelingReader(DatasetReader):
                 pool.extend(tokens)
                 yield self._mask(tokens, random.Random(f"{self.seed}:{number}"), pool)
 
-    def text_to_instance(self, sentence: str, targets: Optional[List[str]] = None) -> Instance:  # type: ignore[override]
+    def text_to_instance(self, sentence: str,  # type: ignore[override]
+                         targets: Optional[List[str]] = None) -> Instance:
         """Instance for one sentence.
 
         With `mask_token` in `sentence` those positions are the ones to predict, and `targets` (one per

@@ -9,6 +9,7 @@ from lmlab.modules.elmo.character_encoder import (
 )
 from lmlab.modules.elmo.character_ids import batch_to_ids, tokens_to_char_ids, word_to_char_ids
 from lmlab.modules.elmo.elmo import Elmo
+from lmlab.modules.elmo.export import export_bilm, export_elmo
 
 __all__ = [
     "Elmo",
@@ -17,6 +18,8 @@ __all__ = [
     "ElmoLstm",
     "add_sentence_boundaries",
     "batch_to_ids",
+    "export_bilm",
+    "export_elmo",
     "load_elmo_options",
     "remove_sentence_boundaries",
     "tokens_to_char_ids",

@@ -2,8 +2,9 @@
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 from lmlab.modules.seq2seq_encoders.bidirectional_lm_lstm import BidirectionalLmLstm
 from lmlab.modules.seq2seq_encoders.bidirectional_lm_transformer import BidirectionalLmTransformer
+from lmlab.modules.seq2seq_encoders.elmo_lstm import ElmoLstmSeq2SeqEncoder
 from lmlab.modules.seq2seq_encoders.lstm import GruSeq2SeqEncoder, LstmSeq2SeqEncoder
 from lmlab.modules.seq2seq_encoders.transformer import CausalTransformerEncoder, TransformerStack
 
-__all__ = ["BidirectionalLmLstm", "BidirectionalLmTransformer", "CausalTransformerEncoder", "GruSeq2SeqEncoder",
-           "LstmSeq2SeqEncoder", "Seq2SeqEncoder", "TransformerStack"]
+__all__ = ["BidirectionalLmLstm", "BidirectionalLmTransformer", "CausalTransformerEncoder", "ElmoLstmSeq2SeqEncoder",
+           "GruSeq2SeqEncoder", "LstmSeq2SeqEncoder", "Seq2SeqEncoder", "TransformerStack"]

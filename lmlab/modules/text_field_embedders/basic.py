@@ -17,6 +17,10 @@ class BasicTextFieldEmbedder(TextFieldEmbedder):
     Parameters
         token_embedders: Dict[str, TokenEmbedder]   indexer name -> embedder; the batch must have
                                                     exactly these indexer names.
+        allow_unmatched_keys: bool = False          also accept batches with extra indexers, which are
+                                                    ignored (e.g. a language model's "tokens" ids, used
+                                                    only as targets, next to its "elmo_characters").
+                                                    Every embedder must still find its indexer.
     Inputs
         text_field_input: `{indexer_name: {key: LongTensor}}`. An indexer with a single tensor passes it
         positionally to its embedder; one with several passes them as keyword arguments.
@@ -27,11 +31,12 @@ class BasicTextFieldEmbedder(TextFieldEmbedder):
         `token_embedder(name)` returns one sub-embedder (e.g. to tie a softmax to `embedder.weight`).
     """
 
-    def __init__(self, token_embedders: Dict[str, TokenEmbedder]) -> None:
+    def __init__(self, token_embedders: Dict[str, TokenEmbedder], allow_unmatched_keys: bool = False) -> None:
         super().__init__()
         if not token_embedders:
             raise ConfigurationError("expected at least one token embedder", "token_embedders")
         self._keys = sorted(token_embedders)
+        self.allow_unmatched_keys = allow_unmatched_keys
         # ModuleDict registers the embedders' parameters (as token_embedders.<name>.*)
         self.token_embedders = torch.nn.ModuleDict({key: token_embedders[key] for key in self._keys})
 
@@ -46,10 +51,14 @@ class BasicTextFieldEmbedder(TextFieldEmbedder):
         return self.token_embedders[name]
 
     def forward(self, text_field_input: Dict[str, Dict[str, torch.Tensor]]) -> torch.Tensor:
-        if sorted(text_field_input) != self._keys:
+        given = sorted(text_field_input)
+        all_found = set(self._keys) <= set(given)
+        if not (all_found if self.allow_unmatched_keys else given == self._keys):
+            hint = "" if self.allow_unmatched_keys or not all_found else \
+                "; set allow_unmatched_keys to ignore the extra indexers"
             raise ConfigurationError(
-                f"the batch's indexers ({', '.join(sorted(text_field_input)) or 'none'}) do not match the "
-                f"token embedders ({', '.join(self._keys)})")
+                f"the batch's indexers ({', '.join(given) or 'none'}) do not match the "
+                f"token embedders ({', '.join(self._keys)}){hint}")
         embedded = []
         for key in self._keys:
             tensors = text_field_input[key]
