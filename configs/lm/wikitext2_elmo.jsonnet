@@ -8,9 +8,10 @@
 //   lmlab export_elmo runs/wt2_elmo/model.tar.gz --options-file elmo_options.json --weight-file elmo_weights.hdf5
 //   lmlab elmo sentences.txt vectors.hdf5 --archive runs/wt2_elmo/model.tar.gz --top
 // The exported files work wherever pretrained ELMo files do ("elmo_token_embedder", `lmlab elmo`).
-// Smoke test (a few batches):
-//   lmlab train configs/lm/wikitext2_elmo.jsonnet -s /tmp/elmo -o '{"dataset_reader.max_instances": 200,
-//     "trainer.num_epochs": 1, "validation_data_path": null, "test_data_path": null}'
+// The LSTM cells are stepped in Python (cuDNN has no projection clipping): train on a GPU.
+// Smoke test (one batch; a few minutes on 2 CPU cores; a small vocabulary needs fewer samples):
+//   lmlab train configs/lm/wikitext2_elmo.jsonnet -s /tmp/elmo -o '{"dataset_reader.max_instances": 64,
+//     "trainer.num_epochs": 1, "validation_data_path": null, "test_data_path": null, "model.num_samples": 512}'
 local data = std.native("extVarOr")("WIKITEXT2_DIR", "../shared/data/wikitext-2");
 local dim = 256;  // token vectors = LSTM projections (bilm-tf's single lstm.projection_dim)
 

@@ -145,6 +145,7 @@ class LanguageModel(Model):
             next_ids = get_token_ids(forward_targets)  # (B, T)
         else:
             next_ids = torch.nn.functional.pad(token_ids[:, 1:], (0, 1))  # (B, T): target of t is t+1
+        next_ids = next_ids * mask  # padding positions never have a target
         dropped = self._dropout(top)  # (B, T, H)
         forward_half = dropped[..., :self._forward_dim]
         forward_nll, forward_count = self._summed_nll(forward_half, next_ids)
@@ -153,7 +154,8 @@ class LanguageModel(Model):
         output["loss"] = output["forward_loss"]
         total_nll, total_count = forward_nll, forward_count
         if self._bidirectional:
-            previous_ids = torch.nn.functional.pad(token_ids[:, :-1], (1, 0))  # (B, T): target of t is t-1
+            # (B, T): target of t is t-1; masked so that the first padding position of a row gets none
+            previous_ids = torch.nn.functional.pad(token_ids[:, :-1], (1, 0)) * mask
             backward_nll, backward_count = self._summed_nll(dropped[..., self._forward_dim:], previous_ids)
             self._backward_perplexity(backward_nll, backward_count)
             output["backward_loss"] = backward_nll / backward_count.clamp(min=1)

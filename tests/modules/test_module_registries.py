@@ -1,5 +1,6 @@
 """Registry sweep: every registered name of the module registries builds from a minimal config."""
 import re
+from pathlib import Path
 
 import pytest
 
@@ -11,10 +12,14 @@ from lmlab.modules.softmax_losses import SoftmaxLoss
 from lmlab.modules.text_field_embedders import TextFieldEmbedder
 from lmlab.modules.token_embedders import TokenEmbedder
 
+ELMO_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "elmo"
 MINIMAL = {
     TokenEmbedder: {
         "embedding": {"embedding_dim": 3},
         "character_encoding": {"embedding_dim": 3, "num_filters": 2},
+        "elmo_character_encoder": {"filters": [[1, 2]], "projection_dim": 3},
+        "elmo_token_embedder": {"options_file": str(ELMO_FIXTURE / "options.json"),
+                                "weight_file": str(ELMO_FIXTURE / "lm_weights.hdf5")},
     },
     TextFieldEmbedder: {
         "basic": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 3}}},
@@ -25,6 +30,7 @@ MINIMAL = {
         "transformer": {"input_dim": 4},
         "bidirectional_lm_lstm": {"input_size": 3, "hidden_size": 2},
         "bidirectional_lm_transformer": {"input_dim": 4},
+        "elmo_lstm": {"input_size": 3, "hidden_size": 4, "projection_dim": 2},
     },
     SoftmaxLoss: {
         "softmax": {},

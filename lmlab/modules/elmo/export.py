@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.common.file_utils import atomic_write
 from lmlab.modules.elmo.bilm import ElmoBiLm, ElmoLstm
 from lmlab.modules.elmo.character_encoder import ElmoCharacterEncoder
 from lmlab.modules.elmo.character_ids import MAX_WORD_LENGTH
@@ -32,23 +31,35 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 @contextlib.contextmanager
-def atomic_hdf5_file(path: PathLike) -> Iterator[Any]:
-    """An `h5py.File` opened for writing on a temporary file next to `path`, moved into place with
-    `os.replace` when the block ends without an exception; otherwise removed. Never a half-written file."""
-    import h5py
-
+def atomic_path(path: PathLike) -> Iterator[str]:
+    """A temporary path next to `path` to write to; moved into place with `os.replace` when the block ends
+    without an exception, removed otherwise. Never a half-written file at `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        with h5py.File(temporary, "w") as h5file:
-            yield h5file
+        yield temporary
+        # mkstemp creates the file as 0600; give it the permissions a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+@contextlib.contextmanager
+def atomic_hdf5_file(path: PathLike) -> Iterator[Any]:
+    """An `h5py.File` open for writing whose contents appear at `path` only once it is complete and closed
+    (see `atomic_path`)."""
+    import h5py
+
+    with atomic_path(path) as temporary:
+        with h5py.File(temporary, "w") as h5file:
+            yield h5file
 
 
 def unwrap_character_encoder(module: Any) -> ElmoCharacterEncoder:
@@ -145,8 +156,8 @@ def export_elmo(character_encoder: Any, contextualizer: Any, options_file: PathL
     with atomic_hdf5_file(weight_file) as h5file:
         for name, value in arrays.items():
             h5file.create_dataset(name, data=value)
-    with atomic_write(options_file) as stream:
-        stream.write(json.dumps(options, indent=2) + "\n")
+    with atomic_path(options_file) as temporary:
+        Path(temporary).write_text(json.dumps(options, indent=2) + "\n", encoding="utf-8")
 
 
 def export_bilm(bilm: ElmoBiLm, options_file: PathLike, weight_file: PathLike) -> None:
