@@ -32,4 +32,4 @@ def test_bidirectional_lm_train_evaluate_predict(tmp_path):
     assert predicted.returncode == 0, predicted.stderr
     output = json.loads(predicted.stdout)
     assert output["scored_tokens"] == 8 and output["log_probability"] < 0
-    assert 1 <= len(output["generated"]["tokens"]) <= 4 and len(output["next_tokens"]) == 5
+    assert len(output["generated"]["tokens"]) <= 4 and len(output["next_tokens"]) == 5  # may stop at </s>
