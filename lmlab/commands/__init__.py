@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    # Not `list(...)`: importing the submodule `lmlab.commands.list` binds the name `list` in this package.
+    argv = [*(sys.argv[1:] if argv is None else argv)]
     early, _ = _common_options().parse_known_args(argv)
     try:
         import_plugins()

@@ -132,9 +132,19 @@ def load_archive(path: Union[str, Path], overrides: Union[str, Dict[str, Any], N
 
 
 def build_model(config: Dict[str, Any], vocab: Vocabulary) -> Model:
+    """The archived model's architecture; pretrained-embedding files are not read again (the weights
+    come from the archive, and the file may no longer exist)."""
     if "model" not in config:
         raise ConfigurationError("missing required key", "model")
-    return Model.from_params(Params(config["model"], "model"), vocab=vocab)
+    return Model.from_params(Params(_without_pretrained_files(config["model"]), "model"), vocab=vocab)
+
+
+def _without_pretrained_files(config: Any) -> Any:
+    if isinstance(config, dict):
+        return {k: _without_pretrained_files(v) for k, v in config.items() if k != "pretrained_file"}
+    if isinstance(config, list):
+        return [_without_pretrained_files(v) for v in config]
+    return config
 
 
 def _parse_overrides(overrides: str) -> Dict[str, Any]:
