@@ -165,8 +165,9 @@ def evaluate_jsonnet(path: Optional[str] = None, snippet: Optional[str] = None,
 def merge_overrides(config: Dict[str, Any], overrides: Dict[str, Any], history: str = "") -> Dict[str, Any]:
     """Deep-merge `overrides` into `config` (a new dict). Dotted keys address nested dicts.
 
-    A dict merges into a dict key by key; any other value replaces. Overriding a key *inside* a value
-    that is not a dict (say `model.hidden_size.x` when `hidden_size` is 200) is an error.
+    A dict merges into a dict key by key, unless it names a different `"type"`: then it replaces the
+    block (the old type's keys mean nothing to the new one). Any other value replaces. Overriding a key
+    *inside* a value that is not a dict (say `model.hidden_size.x` when `hidden_size` is 200) is an error.
     """
     merged = copy.deepcopy(config)
     for key, value in overrides.items():
@@ -179,7 +180,10 @@ def merge_overrides(config: Dict[str, Any], overrides: Dict[str, Any], history: 
                 raise ConfigurationError(f"cannot override inside a {type(node).__name__} value", path)
             target = node
         last, path = parts[-1], join_path(path, parts[-1])
-        if isinstance(value, dict) and isinstance(target.get(last), dict):
+        existing = target.get(last)
+        switches_type = isinstance(value, dict) and isinstance(existing, dict) and \
+            value.get("type", existing.get("type")) != existing.get("type")
+        if isinstance(value, dict) and isinstance(existing, dict) and not switches_type:
             target[last] = merge_overrides(target[last], value, path)
         else:
             target[last] = copy.deepcopy(value)

@@ -73,6 +73,11 @@ def test_merge_overrides_deep_and_errors():
     with pytest.raises(ConfigurationError, match="at e: cannot override inside a int value"):
         merge_overrides(config, {"e.x": 1})
     json.dumps(merged)
+    encoder = {"model": {"encoder": {"type": "lstm", "hidden_size": 8}}}
+    assert merge_overrides(encoder, {"model.encoder": {"hidden_size": 4}}) == \
+        {"model": {"encoder": {"type": "lstm", "hidden_size": 4}}}
+    assert merge_overrides(encoder, {"model.encoder": {"type": "gru", "input_size": 4}}) == \
+        {"model": {"encoder": {"type": "gru", "input_size": 4}}}  # a new type replaces the block
 
 
 def test_ext_var_with_default(tmp_path, monkeypatch):
