@@ -54,7 +54,8 @@ class ElmoCharacterEncoderTokenEmbedder(TokenEmbedder):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         if ids.dim() != 3 or ids.size(-1) != MAX_WORD_LENGTH:
-            raise ValueError(f"expected ELMo character ids of shape (B, T, {MAX_WORD_LENGTH}), found {tuple(ids.shape)}")
+            raise ValueError(f"expected ELMo character ids of shape (B, T, {MAX_WORD_LENGTH}), "
+                             f"found {tuple(ids.shape)}")
         batch_size, timesteps, _ = ids.shape
         encoded = self.character_encoder.encode_char_ids(ids.reshape(-1, MAX_WORD_LENGTH))  # (B * T, P)
         encoded = encoded.view(batch_size, timesteps, -1)  # (B, T, P)
