@@ -7,6 +7,7 @@ prints one line ending in "(internal error; rerun with --debug)". `--debug` re-r
 """
 import argparse
 import importlib
+import logging
 import sys
 from typing import List, Optional
 
@@ -52,6 +53,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             import_module_and_submodules(package)
         parser = build_parser()
         args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, force=True,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("lmlab").setLevel(logging.DEBUG if early.debug else logging.INFO)
         if not hasattr(args, "command"):
             parser.print_help()
             return 2

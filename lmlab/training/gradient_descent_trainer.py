@@ -152,7 +152,11 @@ class GradientDescentTrainer(Trainer):
                 self._fold(loss_sum, tokens, batches, seconds)
                 loss_sum.zero_(), tokens.zero_()
                 seconds, batches = self.epoch_totals["seconds"], 0
-                bar.set_postfix(self._progress(), refresh=False)
+                progress = self._progress()
+                bar.set_postfix(progress, refresh=False)
+                if bar.disable:  # no terminal (a log file, CI): progress goes to the log instead
+                    logger.info("epoch %d batch %d/%s: %s", epoch, self.batches_done, total or "?",
+                                " ".join(f"{k}={v}" for k, v in progress.items()))
             if self.checkpoint_every and self.batches_done % self.checkpoint_every == 0:
                 seconds += time.perf_counter() - last_log
                 last_log = time.perf_counter()
@@ -232,6 +236,8 @@ class GradientDescentTrainer(Trainer):
             self.metrics.update({f"best_validation_{k}" if validation else f"best_training_{k}": v
                                  for k, v in source.items()})
         self.metrics.update(metrics)
+        logger.info("epoch %d done: %s", epoch, " ".join(
+            f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float) and "duration" not in k))
         with atomic_write(self.serialization_dir / f"metrics_epoch_{epoch}.json") as stream:
             json.dump(self.metrics, stream, indent=2)
         with atomic_write(self.serialization_dir / "metrics.json") as stream:

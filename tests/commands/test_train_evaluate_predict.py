@@ -17,6 +17,11 @@ VALID = ROOT / "fixtures" / "data" / "tiny_lm" / "valid.txt"
 ENV = {"LMLAB_FIXTURES": str(ROOT / "fixtures")}
 
 
+def error_lines(stderr: str):
+    """The lines lmlab prints for an error (INFO log lines from the run before it are left out)."""
+    return [line for line in stderr.splitlines() if line.startswith("lmlab:")]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("e2e") / "run"
@@ -130,8 +135,9 @@ def test_corrupt_and_truncated_archives(trained, tmp_path):
     for path in (truncated, garbage):
         result = run_lmlab(["evaluate", path, VALID])
         assert result.returncode == 1
+        assert error_lines(result.stderr) == [line for line in result.stderr.splitlines() if line]
         assert result.stderr.startswith(f"lmlab: archive error: cannot read archive {path}")
-        assert len(result.stderr.strip().splitlines()) == 1
+        assert len(error_lines(result.stderr)) == 1
 
 
 class _Evil:
@@ -162,20 +168,20 @@ def test_bad_config_errors_are_one_located_line(tmp_path):
     typo = run_lmlab(["train", CONFIG, "-s", tmp_path / "a", "-o", '{"model.contextualizer.hiden_size": 8}'],
                      env=ENV)
     assert typo.returncode == 2
-    assert typo.stderr.strip() == ('lmlab: config error at model.contextualizer.hiden_size: unknown key for "lstm"; '
-                                   'did you mean "hidden_size"?')
+    assert error_lines(typo.stderr) == ['lmlab: config error at model.contextualizer.hiden_size: unknown key for '
+                                        '"lstm"; did you mean "hidden_size"?']
     wrong_type = run_lmlab(["train", CONFIG, "-s", tmp_path / "b", "-o", '{"trainer.num_epochs": "two"}'], env=ENV)
     assert wrong_type.returncode == 2
-    assert wrong_type.stderr.strip() == 'lmlab: config error at trainer.num_epochs: expected int, found str "two"'
+    assert error_lines(wrong_type.stderr) == ['lmlab: config error at trainer.num_epochs: expected int, found str "two"']
     top = run_lmlab(["train", CONFIG, "-s", tmp_path / "c", "-o", '{"train_data_pth": "x"}'], env=ENV)
-    assert top.stderr.strip() == ('lmlab: config error at train_data_pth: unknown key for the config; '
-                                  'did you mean "train_data_path"?')
+    assert error_lines(top.stderr) == ['lmlab: config error at train_data_pth: unknown key for the config; '
+                                       'did you mean "train_data_path"?']
     missing = run_lmlab(["train", CONFIG, "-s", tmp_path / "d", "-o", '{"train_data_path": "no/such/file.txt"}'],
                         env=ENV)
-    assert missing.returncode == 1 and "no/such/file.txt" in missing.stderr
-    assert len(missing.stderr.strip().splitlines()) == 1
+    assert missing.returncode == 1 and len(error_lines(missing.stderr)) == 1
+    assert "no/such/file.txt" in error_lines(missing.stderr)[0]
     debug = run_lmlab(["train", CONFIG, "-s", tmp_path / "e", "-o", '{"trainer.num_epochs": "two"}', "--debug"],
-                      env=ENV)
+                      env=ENV, isolated=True)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
