@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lmlab.common.testing import run_lmlab
+from lmlab.commands.testing import run_lmlab
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID = ROOT / "fixtures" / "data" / "tiny_lm" / "valid.txt"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lmlab.commands import main
-from lmlab.common.testing import run_lmlab
+from lmlab.commands.testing import run_lmlab
 from lmlab.modules.elmo import Elmo, ElmoBiLm, batch_to_ids
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-from lmlab.common.testing import run_lmlab
+from lmlab.commands.testing import run_lmlab
 from lmlab.version import VERSION
 
 

@@ -1,7 +1,8 @@
 import os
 import re
 
-from lmlab.common.testing import make_plugin_distribution, run_lmlab
+from lmlab.commands.testing import run_lmlab
+from lmlab.common.testing import make_plugin_distribution
 
 PLUGIN = '''
 from lmlab.commands.subcommand import Subcommand

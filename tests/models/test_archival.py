@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from lmlab.common.params import Params
-from lmlab.common.testing import make_plugin_distribution, run_lmlab
+from lmlab.commands.testing import run_lmlab
+from lmlab.common.testing import make_plugin_distribution
 from lmlab.data import Batch, Instance, TextField
 from lmlab.data.token_indexers import SingleIdTokenIndexer
 from lmlab.models.archival import load_archive

@@ -1,4 +1,6 @@
-"""Run the real `lmlab` CLI as a user would, in this process (fast) or in a fresh one (isolated)."""
+"""Run the real `lmlab` CLI as a user would, in this process (fast) or in a fresh one (isolated).
+
+A test helper for lmlab and for plugin authors; it lives with the commands because it runs them."""
 import contextlib
 import io
 import os
