@@ -124,7 +124,8 @@ def main() -> None:
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device_name}")
     print(f"batch {args.batch_size} x bptt {args.bptt}, bidirectional_lm_lstm {args.num_layers} x {args.hidden_size} "
-          f"-> {args.projection_dim}, {args.num_samples} samples, median of {args.steps} steps after {args.warmup} warm-up")
+          f"-> {args.projection_dim}, {args.num_samples} samples, "
+          f"median of {args.steps} steps after {args.warmup} warm-up")
     print(f"{'V':>9} | {'full softmax (ms/step)':>22} | {'sampled softmax (ms/step)':>25} | {'speed-up':>8}")
     print(f"{'-' * 9}-+-{'-' * 22}-+-{'-' * 25}-+-{'-' * 8}")
     for row in rows:

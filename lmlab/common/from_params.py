@@ -120,7 +120,8 @@ def _build_collection(origin: Any, args: Tuple[Any, ...], annotation: Any, value
         raise ConfigurationError(f"expected {describe(annotation)}, found {_found(value)}", path)
     if origin is tuple and args and args[-1] is not Ellipsis:
         if len(value) != len(args):
-            raise ConfigurationError(f"expected {describe(annotation)} of length {len(args)}, found length {len(value)}", path)
+            raise ConfigurationError(
+                f"expected {describe(annotation)} of length {len(args)}, found length {len(value)}", path)
         item_types = list(args)
     else:
         item_types = [args[0] if args else Any] * len(value)
@@ -174,7 +175,8 @@ def _build_object(cls: type, params: Params, path: str, injected: Dict[str, Any]
                 f'missing key "type" for {cls.__name__} (one of: {", ".join(cls.list_available())})',
                 join_path(path, "type"))
         if not isinstance(type_name, str):
-            raise ConfigurationError(f"expected a {cls.__name__} name (str), found {_found(type_name)}", join_path(path, "type"))
+            raise ConfigurationError(f"expected a {cls.__name__} name (str), found {_found(type_name)}",
+                                     join_path(path, "type"))
         try:
             chosen, constructor_name = cls.resolve_class_name(type_name)
         except ConfigurationError as err:
@@ -216,7 +218,8 @@ def _constructor_arguments(cls: type, constructor_name: Optional[str], params: P
             kwargs[name] = explicit[name]
         elif name in params:
             try:
-                kwargs[name], filled[name] = build(annotation, _as_params(params.pop(name), key_path), key_path, injected)
+                value = _as_params(params.pop(name), key_path)
+                kwargs[name], filled[name] = build(annotation, value, key_path, injected)
             except ConfigurationError as err:
                 errors.append(err)
         elif name in injected:
@@ -225,7 +228,8 @@ def _constructor_arguments(cls: type, constructor_name: Optional[str], params: P
             if name not in INJECTABLE and _is_json(default):
                 filled[name] = default
         else:
-            errors.append(ConfigurationError(f"missing required key ({describe(annotation)}) for {cls.__name__}", key_path))
+            errors.append(ConfigurationError(f"missing required key ({describe(annotation)}) for {cls.__name__}",
+                                             key_path))
     try:
         params.assert_empty(f'"{_type_label(cls)}"', allowed=[n for n in parameters if n not in explicit])
     except ConfigurationError as err:
@@ -315,7 +319,9 @@ def describe(annotation: Any) -> str:
     if origin in (list, collections.abc.Sequence, set):
         return f"list of {describe(args[0])}" if args else "list"
     if origin is tuple:
-        return f"list of {describe(args[0])}" if args and args[-1] is Ellipsis else f"list [{', '.join(map(describe, args))}]"
+        if args and args[-1] is Ellipsis:
+            return f"list of {describe(args[0])}"
+        return f"list [{', '.join(map(describe, args))}]"
     if origin in (dict, collections.abc.Mapping):
         return f"object of {describe(args[1])}" if len(args) == 2 else "object"
     if origin is Lazy:

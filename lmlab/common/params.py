@@ -79,7 +79,8 @@ class Params(MutableMapping):
         if not self.params:
             return
         errors = [
-            ConfigurationError(f'unknown key for {owner}{did_you_mean(key, allowed or [])}', join_path(self.history, key))
+            ConfigurationError(f"unknown key for {owner}{did_you_mean(key, allowed or [])}",
+                               join_path(self.history, key))
             for key in self.params
         ]
         raise ConfigurationError.combine(errors)

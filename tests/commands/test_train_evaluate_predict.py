@@ -172,7 +172,8 @@ def test_bad_config_errors_are_one_located_line(tmp_path):
                                         '"lstm"; did you mean "hidden_size"?']
     wrong_type = run_lmlab(["train", CONFIG, "-s", tmp_path / "b", "-o", '{"trainer.num_epochs": "two"}'], env=ENV)
     assert wrong_type.returncode == 2
-    assert error_lines(wrong_type.stderr) == ['lmlab: config error at trainer.num_epochs: expected int, found str "two"']
+    assert error_lines(wrong_type.stderr) == \
+        ['lmlab: config error at trainer.num_epochs: expected int, found str "two"']
     top = run_lmlab(["train", CONFIG, "-s", tmp_path / "c", "-o", '{"train_data_pth": "x"}'], env=ENV)
     assert error_lines(top.stderr) == ['lmlab: config error at train_data_pth: unknown key for the config; '
                                        'did you mean "train_data_path"?']
@@ -198,7 +199,10 @@ from lmlab.training.callbacks import TrainerCallback
 
 @TrainerCallback.register("kill_after")
 class KillAfter(TrainerCallback):
-    """Kills its own process with SIGKILL after N optimizer steps when $LMLAB_KILL_AFTER is set. Inputs: -. Outputs: -."""
+    """Kills its own process with SIGKILL after N optimizer steps when $LMLAB_KILL_AFTER is set.
+
+    Inputs: -. Outputs: -.
+    """
 
     def on_batch(self, trainer, batch_outputs, epoch, batch_number):
         limit = os.environ.get("LMLAB_KILL_AFTER")
