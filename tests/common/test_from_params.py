@@ -184,3 +184,14 @@ def test_filled_config_round_trip():
     assert to_params(rebuilt) == filled
     with pytest.raises(ConfigurationError, match="was not built from a config"):
         to_params(Dense(3))
+
+
+def test_ext_var_and_override_change_the_built_object(tmp_path, monkeypatch):
+    path = tmp_path / "net.jsonnet"
+    path.write_text('local size = std.parseInt(std.extVar("LMLAB_TEST_SIZE"));\n'
+                    '{encoder: {type: "dense", size: size}, shape: [size, 1], tags: [], weights: {}}')
+    monkeypatch.setenv("LMLAB_TEST_SIZE", "4")
+    assert Net.from_params(Params.from_file(str(path))).encoder.size == 4
+    monkeypatch.setenv("LMLAB_TEST_SIZE", "6")
+    net = Net.from_params(Params.from_file(str(path), overrides='{"encoder.activation": "tanh", "mode": "mean"}'))
+    assert (net.encoder.size, net.shape, net.encoder.activation, net.mode) == (6, (6, 1), "tanh", "mean")
