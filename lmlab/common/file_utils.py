@@ -15,24 +15,39 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 @contextlib.contextmanager
-def atomic_write(path: PathLike, mode: str = "w", encoding: Optional[str] = "utf-8") -> Iterator[IO]:
-    """Write to a temporary file in the same folder and `os.replace` it into place on success.
+def atomic_path(path: PathLike) -> Iterator[str]:
+    """A temporary path next to `path` to write to (for libraries that open files themselves, like h5py).
 
-    A crash or an exception leaves either the old file or no file, never a half-written one.
+    When the block ends without an exception the file gets the permissions a plain `open()` would give
+    and is moved into place with `os.replace`; otherwise it is removed. A crash leaves either the old
+    file or no file at `path`, never a half-written one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        with os.fdopen(handle, mode, encoding=None if "b" in mode else encoding) as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
+        yield temporary
+        umask = os.umask(0)  # mkstemp makes the file 0600; read the umask without changing it
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike, mode: str = "w", encoding: Optional[str] = "utf-8",
+                 newline: Optional[str] = None) -> Iterator[IO]:
+    """`open(path, mode)` whose contents appear at `path` only once complete (see `atomic_path`)."""
+    with atomic_path(path) as temporary:
+        with open(temporary, mode, encoding=None if "b" in mode else encoding,
+                  newline=None if "b" in mode else newline) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
 
 
 def cached_path(url_or_path: str, cache_dir: Optional[PathLike] = None) -> str:

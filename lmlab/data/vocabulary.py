@@ -15,7 +15,6 @@ import fnmatch
 import logging
 import os
 import re
-import tempfile
 import uuid
 from itertools import repeat
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
@@ -23,6 +22,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 import numpy as np
 
 from lmlab.common.errors import ArchiveError, ConfigurationError, InputError, did_you_mean
+from lmlab.common.file_utils import atomic_write
 from lmlab.common.registrable import Registrable
 
 logger = logging.getLogger(__name__)
@@ -343,16 +343,8 @@ def _unescape(line: str) -> str:
 
 
 def _write_lines(path: str, tokens: List[str]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".txt")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write("".join(_escape(token) + "\n" for token in tokens))
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    with atomic_write(path, newline="") as file:
+        file.write("".join(_escape(token) + "\n" for token in tokens))
 
 
 def _read_lines(path: str) -> List[str]:

@@ -15,7 +15,6 @@ in its biases, so `B` is written as stored; loading the export gives back bit-id
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, Union
 
@@ -23,32 +22,12 @@ import numpy as np
 import torch
 
 from lmlab.common.errors import ConfigurationError
+from lmlab.common.file_utils import atomic_path
 from lmlab.modules.elmo.bilm import ElmoBiLm, ElmoLstm
 from lmlab.modules.elmo.character_encoder import ElmoCharacterEncoder
 from lmlab.modules.elmo.character_ids import MAX_WORD_LENGTH
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-@contextlib.contextmanager
-def atomic_path(path: PathLike) -> Iterator[str]:
-    """A temporary path next to `path` to write to; moved into place with `os.replace` when the block ends
-    without an exception, removed otherwise. Never a half-written file at `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        yield temporary
-        # mkstemp creates the file as 0600; give it the permissions a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 @contextlib.contextmanager
