@@ -126,9 +126,7 @@ class LanguageModel(Model):
     def forward(self, source: Dict[str, Dict[str, torch.Tensor]],  # type: ignore[override]
                 forward_targets: Optional[Dict[str, Dict[str, torch.Tensor]]] = None,
                 **metadata: Any) -> Dict[str, Any]:
-        mask = get_text_field_mask(source)  # (B, T)
-        embeddings = self._text_field_embedder(source)  # (B, T, D)
-        contextual = self._contextualizer(embeddings, mask)  # (B, T, H) or (L, B, T, H)
+        embeddings, contextual, mask = self.contextualize(source)
         all_layers = contextual.dim() == 4
         top = contextual[-1] if all_layers else contextual  # (B, T, H)
         output: Dict[str, Any] = {
@@ -164,6 +162,13 @@ class LanguageModel(Model):
         self._perplexity(total_nll, total_count)
         output["num_target_tokens"] = forward_count
         return output
+
+    def contextualize(self, source: Dict[str, Dict[str, torch.Tensor]]):
+        """(non-contextual (B, T, D), contextual (B, T, H) or (L, B, T, H), mask (B, T)) without any loss:
+        what prediction needs."""
+        mask = get_text_field_mask(source)  # (B, T)
+        embeddings = self._text_field_embedder(source)  # (B, T, D)
+        return embeddings, self._contextualizer(embeddings, mask), mask
 
     def _summed_nll(self, embeddings: torch.Tensor, targets: torch.Tensor):
         """Summed NLL over positions with a real target (id > 0); returns (sum, count)."""

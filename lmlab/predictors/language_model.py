@@ -6,6 +6,8 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from lmlab.common.errors import InputError, did_you_mean
+from lmlab.data.batch import Batch
+from lmlab.data.data_loaders import move_to_device
 from lmlab.data.dataset_readers.dataset_reader import DatasetReader
 from lmlab.data.fields.text_field import TextField
 from lmlab.data.instance import Instance
@@ -121,10 +123,12 @@ class LanguageModelPredictor(Predictor):
     def _log_probs(self, sequences: List[List[str]], last_only: bool = False):
         """Forward-direction log-probabilities (B, T, V), or (B, V) at each row's last token."""
         instances = [Instance({"source": TextField(tokens, self.token_indexers)}) for tokens in sequences]
+        for instance in instances:
+            instance.index_fields(self.model.vocab)
+        batch = move_to_device(Batch(instances).as_tensor_dict(), self.model.device())
         self.model.reset_states()
-        output = self.model.forward_on_instances(instances)
-        embeddings = output["lm_embeddings"]
-        embeddings = embeddings[-1] if isinstance(embeddings, list) else embeddings  # (B, T, H)
+        _, contextual, _ = self.model.contextualize(batch["source"])  # no loss: only what is asked is projected
+        embeddings = contextual[-1] if contextual.dim() == 4 else contextual  # (B, T, H)
         embeddings = self.model.forward_direction_embeddings(embeddings)
         lengths = torch.tensor([len(tokens) for tokens in sequences], device=embeddings.device)
         if last_only:  # project only the last position to the vocabulary
