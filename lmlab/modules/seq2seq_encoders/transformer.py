@@ -193,6 +193,9 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
         at t never depends on inputs after t (`no_peeking()`), so it suits a left-to-right LM.
     """
 
+    directions = ("forward",)
+    """One `TransformerStack` per direction, their outputs side by side (a subclass adds "backward")."""
+
     def __init__(self, input_dim: int, num_layers: int = 2, num_heads: int = 4,
                  feedforward_hidden_dim: Optional[int] = None, dropout: float = 0.1,
                  positional_encoding: str = "sinusoidal", max_length: int = 512,
@@ -202,20 +205,22 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
         self.input_dim = input_dim
         self.num_layers = num_layers
         self.return_all_layers = return_all_layers
-        self.stack = TransformerStack(input_dim, num_layers, num_heads, feedforward_hidden_dim or 4 * input_dim,
-                                      dropout, positional_encoding, max_length, direction="forward")
+        self.stacks = torch.nn.ModuleList(
+            TransformerStack(input_dim, num_layers, num_heads, feedforward_hidden_dim or 4 * input_dim, dropout,
+                             positional_encoding, max_length, direction=direction) for direction in self.directions)
 
     def get_input_dim(self) -> int:
         return self.input_dim
 
     def get_output_dim(self) -> int:
-        return self.input_dim
+        return len(self.directions) * self.input_dim
 
     def is_bidirectional(self) -> bool:
-        return False
+        return len(self.directions) == 2
 
     def no_peeking(self) -> bool:
         return True
 
     def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
-        return self.stack(inputs, mask, all_layers=self.return_all_layers)  # (B, T, D) or (L, B, T, D)
+        outputs = [stack(inputs, mask, all_layers=self.return_all_layers) for stack in self.stacks]  # ([L,] B, T, D)
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)  # ([L,] B, T, D * directions)

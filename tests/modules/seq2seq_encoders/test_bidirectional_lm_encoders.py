@@ -51,7 +51,7 @@ def test_transformer_output_layout_and_independent_stacks():
     x, mask = torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.bool)
     with torch.no_grad():
         out = encoder(x, mask)
-        assert torch.equal(out[..., :8], encoder.forward_stack(x, mask))
-        assert torch.equal(out[..., 8:], encoder.backward_stack(x, mask))
-    shared = {id(p) for p in encoder.forward_stack.parameters()} & {id(p) for p in encoder.backward_stack.parameters()}
+        assert torch.equal(out[..., :8], encoder.stacks[0](x, mask))
+        assert torch.equal(out[..., 8:], encoder.stacks[1](x, mask))
+    shared = {id(p) for p in encoder.stacks[0].parameters()} & {id(p) for p in encoder.stacks[1].parameters()}
     assert not shared

@@ -40,7 +40,7 @@ def test_all_layers_and_sinusoidal_table():
     encoder = CausalTransformerEncoder(8, num_layers=3, num_heads=4, return_all_layers=True)
     out = encoder(torch.randn(2, 4, 8), torch.ones(2, 4, dtype=torch.bool))
     assert out.shape == (3, 2, 4, 8)
-    table = encoder.stack.position_embedding
+    table = encoder.stacks[0].position_embedding
     assert torch.equal(table[0, 0::2], torch.zeros(4)) and torch.equal(table[0, 1::2], torch.ones(4))
     assert "position_embedding" not in encoder.state_dict()  # derived, not saved
 
