@@ -1,5 +1,5 @@
 """`language_model`: next-token (and, if bidirectional, previous-token) prediction."""
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -197,6 +197,3 @@ class LanguageModel(Model):
 
     def forward_direction_embeddings(self, lm_embeddings: torch.Tensor) -> torch.Tensor:
         return lm_embeddings[..., :self._forward_dim]
-
-    def token_ids_to_strings(self, ids: List[int]) -> List[str]:
-        return [self.vocab.get_token_from_index(i, self._target_namespace) for i in ids]

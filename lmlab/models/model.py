@@ -10,13 +10,11 @@ Contract
     Archiving (`lmlab.models.archival`) saves `state_dict()`: any state that must survive a checkpoint
     (e.g. a carried RNN state) lives in module state (`get_extra_state`).
 """
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
 from lmlab.common.registrable import Registrable
-from lmlab.data.batch import Batch
-from lmlab.data.instance import Instance
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.regularizers import RegularizerApplicator
 
@@ -43,13 +41,3 @@ class Model(torch.nn.Module, Registrable):
 
     def device(self) -> torch.device:  # type: ignore[override]
         return next(self.parameters()).device
-
-    def forward_on_instances(self, instances: List[Instance]) -> Dict[str, Any]:
-        """Index, batch and run `instances` under inference mode; returns the model's output dict."""
-        from lmlab.data.data_loaders.data_loader import move_to_device
-
-        for instance in instances:
-            instance.index_fields(self.vocab)
-        batch = move_to_device(Batch(instances).as_tensor_dict(), self.device())
-        with torch.inference_mode():
-            return self.make_output_human_readable(self(**batch))

@@ -28,10 +28,6 @@ class Perplexity(Metric):
         self._nll = self._nll + total_nll.detach().double()
         self._count = self._count + (num_tokens.detach() if isinstance(num_tokens, torch.Tensor) else num_tokens)
 
-    def average_nll(self) -> float:
-        count = float(self._count)
-        return float(self._nll) / count if count else 0.0
-
     def get_metric(self, reset: bool = False) -> float:
         count = float(self._count)
         average = float(self._nll) / count if count else None
