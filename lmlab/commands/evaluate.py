@@ -25,24 +25,22 @@ class Evaluate(Subcommand):
         from lmlab.commands.list import import_builtin_components
         from lmlab.common.errors import ConfigurationError
         from lmlab.common.file_utils import atomic_write
-        from lmlab.common.lazy import Lazy
-        from lmlab.common.params import Params, merge_overrides
-        from lmlab.data.data_loaders import DataLoader
+        from lmlab.common.params import merge_overrides
         from lmlab.models.archival import load_archive
+        from lmlab.training.experiment import build_data_loader, evaluation_loader_config
         from lmlab.training.gradient_descent_trainer import evaluate_model
 
         import_builtin_components()
         if args.batch_size is not None and args.batch_size < 1:
             raise ConfigurationError(f"--batch-size must be positive, found {args.batch_size}")
         archive = load_archive(args.archive, args.overrides, cuda_device=args.cuda_device)
-        loader_config = archive.config.get("validation_data_loader") or \
-            merge_overrides(archive.config.get("data_loader") or {"batch_size": 32}, {"shuffle": False})
+        loader_config = evaluation_loader_config(archive.config.get("validation_data_loader"),
+                                                 archive.config.get("data_loader"))
         if args.batch_size:
             loader_config = merge_overrides(loader_config, {"batch_size": args.batch_size, "max_tokens": None})
-        loader = Lazy(DataLoader, Params(loader_config, "data_loader")).construct(
-            reader=archive.validation_dataset_reader, data_path=args.data)
+        loader = build_data_loader(loader_config, archive.validation_dataset_reader, args.data)
         loader.index_with(archive.model.vocab)
-        metrics = evaluate_model(archive.model, loader, next(archive.model.parameters()).device)
+        metrics = evaluate_model(archive.model, loader, archive.model.device())
         text = json.dumps(metrics, indent=2)
         print(text)
         if args.output_file:

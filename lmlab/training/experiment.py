@@ -5,6 +5,7 @@ Top-level config keys:
     test_data_path, evaluate_on_test, datasets_for_vocab_creation, vocabulary, model, data_loader,
     validation_data_loader, trainer, random_seed, numpy_seed, pytorch_seed.
 """
+import copy
 import json
 import logging
 import shutil
@@ -27,6 +28,8 @@ from lmlab.training.gradient_descent_trainer import evaluate_model
 from lmlab.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_DATA_LOADER: Dict[str, Any] = {"batch_size": 32}
 
 TOP_LEVEL_KEYS = ["dataset_reader", "validation_dataset_reader", "train_data_path", "validation_data_path",
                   "test_data_path", "evaluate_on_test", "datasets_for_vocab_creation", "vocabulary", "model",
@@ -72,17 +75,18 @@ def train_model(params: Params, serialization_dir: str, recover: bool = False, f
     reader = DatasetReader.from_params(blocks["dataset_reader"])
     validation_reader = DatasetReader.from_params(blocks["validation_dataset_reader"]) \
         if blocks["validation_dataset_reader"] is not None else reader
-    loader_config = blocks["data_loader"] or Params({"batch_size": 32}, "data_loader")
-    validation_config = blocks["validation_data_loader"] or \
-        Params(merge_overrides(loader_config.as_dict(), {"shuffle": False}), "data_loader")
+    loader_config = blocks["data_loader"].as_dict() if blocks["data_loader"] is not None else None
+    validation_config = evaluation_loader_config(
+        blocks["validation_data_loader"].as_dict() if blocks["validation_data_loader"] is not None else None,
+        loader_config)
     train_path = _path(blocks, "train_data_path")
-    loaders = {"train": _loader(loader_config, reader, train_path)}
+    loaders = {"train": build_data_loader(loader_config or DEFAULT_DATA_LOADER, reader, train_path)}
     validation_path = _path(blocks, "validation_data_path")
     if validation_path:
-        loaders["validation"] = _loader(validation_config, validation_reader, validation_path)
+        loaders["validation"] = build_data_loader(validation_config, validation_reader, validation_path)
     test_path = _path(blocks, "test_data_path")
     if test_path:
-        loaders["test"] = _loader(validation_config.duplicate(), validation_reader, test_path)
+        loaders["test"] = build_data_loader(validation_config, validation_reader, test_path)
 
     vocab = _vocabulary(blocks, loaders, directory, recover)
     for loader in loaders.values():
@@ -109,7 +113,7 @@ def train_model(params: Params, serialization_dir: str, recover: bool = False, f
         model.load_state_dict(_load_weights(directory / "best.th"))
     archive_model(directory, config, model, reader)
     if "test" in loaders and blocks["evaluate_on_test"]:
-        test_metrics = evaluate_model(model, loaders["test"], next(model.parameters()).device,
+        test_metrics = evaluate_model(model, loaders["test"], model.device(),
                                       progress_bar=False)
         metrics.update({f"test_{k}": v for k, v in test_metrics.items()})
         with atomic_write(directory / "metrics.json") as stream:
@@ -133,8 +137,16 @@ def _path(blocks: Dict[str, Any], key: str) -> Optional[str]:
     return value
 
 
-def _loader(config: Params, reader: DatasetReader, data_path: str) -> DataLoader:
-    lazy: Lazy[DataLoader] = Lazy(DataLoader, config.duplicate())
+def evaluation_loader_config(validation: Optional[Dict[str, Any]],
+                             training: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The data loader config for validation, test and `lmlab evaluate`: the `validation_data_loader`
+    block if given, else the training one without shuffling."""
+    return validation or merge_overrides(training or DEFAULT_DATA_LOADER, {"shuffle": False})
+
+
+def build_data_loader(config: Dict[str, Any], reader: DatasetReader, data_path: str) -> DataLoader:
+    """A data loader from its config (errors located under `data_loader`) for `reader` and `data_path`."""
+    lazy: Lazy[DataLoader] = Lazy(DataLoader, Params(copy.deepcopy(config), "data_loader"))
     return lazy.construct(reader=reader, data_path=data_path)
 
 
