@@ -126,7 +126,7 @@ class GradientDescentTrainer(Trainer):
                    disable=None if self.progress_bar else True, leave=False)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)  # summed on device: no sync per batch
         tokens = torch.zeros((), dtype=torch.float64, device=self.device)
-        batches, last_log, seconds = 0, time.perf_counter(), self.epoch_totals["seconds"]
+        batches, last_fold = 0, time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
         for batch in self.data_loader.iter_epoch(epoch, start=self.batches_done):
             output = self._forward(move_to_device(batch, self.device))
@@ -145,28 +145,19 @@ class GradientDescentTrainer(Trainer):
             for callback in self.callbacks:
                 callback.on_batch(self, output, epoch, self.total_batches)
             bar.update(1)
-            if batches % self.log_every == 0:  # sync point: read the running loss
-                now = time.perf_counter()
-                seconds += now - last_log
-                last_log = now
-                self._fold(loss_sum, tokens, batches, seconds)
-                loss_sum.zero_(), tokens.zero_()
-                seconds, batches = self.epoch_totals["seconds"], 0
+            if self.batches_done % self.log_every == 0:  # sync point: read the running loss
+                last_fold, batches = self._fold(loss_sum, tokens, batches, last_fold), 0
                 progress = self._progress()
                 bar.set_postfix(progress, refresh=False)
                 if bar.disable:  # no terminal (a log file, CI): progress goes to the log instead
                     logger.info("epoch %d batch %d/%s: %s", epoch, self.batches_done, total or "?",
                                 " ".join(f"{k}={v}" for k, v in progress.items()))
             if self.checkpoint_every and self.batches_done % self.checkpoint_every == 0:
-                seconds += time.perf_counter() - last_log
-                last_log = time.perf_counter()
-                self._fold(loss_sum, tokens, batches, seconds)
-                loss_sum.zero_(), tokens.zero_()
-                seconds, batches = self.epoch_totals["seconds"], 0
+                last_fold, batches = self._fold(loss_sum, tokens, batches, last_fold), 0
                 self._save_checkpoint()
         if self.batches_done % self.accumulation:
             self._step()
-        self._fold(loss_sum, tokens, batches, seconds + time.perf_counter() - last_log)
+        self._fold(loss_sum, tokens, batches, last_fold)
         bar.close()
         totals = self.epoch_totals
         metrics = {"loss": totals["loss"] / max(totals["tokens"], 1.0),
@@ -176,11 +167,16 @@ class GradientDescentTrainer(Trainer):
             raise ConfigurationError("the training data loader produced no batches")
         return metrics
 
-    def _fold(self, loss_sum: torch.Tensor, tokens: torch.Tensor, batches: int, seconds: float) -> None:
+    def _fold(self, loss_sum: torch.Tensor, tokens: torch.Tensor, batches: int, since: float) -> float:
+        """Add the on-device running sums (then zeroed) and the time since `since` to the epoch totals,
+        which checkpoints save; returns the time of this fold."""
+        now = time.perf_counter()
         self.epoch_totals["loss"] += float(loss_sum)
         self.epoch_totals["tokens"] += float(tokens)
         self.epoch_totals["batches"] += batches
-        self.epoch_totals["seconds"] = seconds
+        self.epoch_totals["seconds"] += now - since
+        loss_sum.zero_(), tokens.zero_()
+        return now
 
     def _progress(self) -> Dict[str, str]:
         totals = self.epoch_totals
