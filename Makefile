@@ -2,7 +2,7 @@ PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 RUN ?= runs/quickstart
 
-.PHONY: install demo test
+.PHONY: install browser demo test
 
 # torch is pinned to the CPU wheel (requirements.txt); an unpinned torch pulls several GB of CUDA packages.
 install:
@@ -14,5 +14,13 @@ demo: install
 	lmlab train configs/quickstart.jsonnet -s $(RUN) --force
 	lmlab predict $(RUN)/model.tar.gz fixtures/demo_inputs.jsonl
 
-test: install
+# Headless Chromium and its WebDriver (Debian packages) for the serving page's browser test; sudo only when
+# not root. Where they cannot be installed the browser test skips and says why.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; \
+	} || echo "could not install chromium and chromium-driver: the browser test will be skipped"
+
+test: install browser
 	$(PYTHON) -m pytest -q

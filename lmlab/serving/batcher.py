@@ -1,0 +1,128 @@
+"""`MicroBatcher`: concurrent requests merged into one model call, run off the event loop.
+
+Each `submit(item)` waits in a queue. A single worker task takes the oldest waiting item and gathers
+companions until the batch holds `max_batch_size` items or the oldest item has waited `max_wait_ms`; it
+then runs the whole batch in one call on a dedicated worker thread, so the event loop keeps serving (and
+queueing) while the model works. Under load the oldest item has usually waited its time already while
+the previous batch ran, so batches form without added delay; at low load a lone request waits at most
+`max_wait_ms`.
+
+A batch whose call raises is retried one item at a time, so one poisoned request fails alone and its
+batch companions are still answered.
+"""
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Waiting:
+    item: Any
+    future: "asyncio.Future[Any]"
+    arrival: float  # time.monotonic() when submitted
+
+
+class MicroBatcher:
+    """Runs `run_batch(items) -> results` (one result per item, in order) over merged concurrent submissions.
+
+    Parameters
+        run_batch: the model call; runs on the batcher's worker thread, one batch at a time.
+        max_batch_size: most items per call (1 turns batching off).
+        max_wait_ms: longest time the oldest waiting item is held back for companions.
+        on_batch: called on the event loop after each call with (batch size, seconds the call took).
+    Contract
+        `start()` inside the running event loop before the first `submit`; `close()` after the last.
+        `submit(item)` returns the item's result, or raises the exception its call raised.
+    """
+
+    def __init__(self, run_batch: Callable[[List[Any]], List[Any]], max_batch_size: int, max_wait_ms: float,
+                 on_batch: Optional[Callable[[int, float], None]] = None) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be positive, found {max_batch_size}")
+        if max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must not be negative, found {max_wait_ms}")
+        self.run_batch = run_batch
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000
+        self.on_batch = on_batch
+        self._queue: "Optional[asyncio.Queue[_Waiting]]" = None
+        self._worker: "Optional[asyncio.Task[None]]" = None
+        # One thread: the model runs one batch at a time, and torch parallelises inside the call.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmlab-model")
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name="lmlab-batcher")
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, item: Any) -> Any:
+        if self._queue is None:
+            raise RuntimeError("MicroBatcher.submit before start()")
+        future: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Waiting(item, future, time.monotonic()))
+        return await future
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._gather(await self._queue.get())
+            # A request whose client went away has a cancelled future: do not spend the model on it.
+            batch = [waiting for waiting in batch if not waiting.future.done()]
+            if not batch:
+                continue
+            started = time.perf_counter()
+            results = await loop.run_in_executor(self._executor, self._run_isolated,
+                                                 [waiting.item for waiting in batch])
+            if self.on_batch is not None:
+                self.on_batch(len(batch), time.perf_counter() - started)
+            for waiting, result in zip(batch, results, strict=True):
+                if waiting.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    waiting.future.set_exception(result)
+                else:
+                    waiting.future.set_result(result)
+
+    async def _gather(self, first: _Waiting) -> List[_Waiting]:
+        """`first` and the items that join it before the batch is full or `first` has waited long enough."""
+        assert self._queue is not None
+        batch = [first]
+        deadline = first.arrival + self.max_wait
+        while len(batch) < self.max_batch_size:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except asyncio.TimeoutError:
+                break
+        return batch
+
+    def _run_isolated(self, items: List[Any]) -> List[Any]:
+        """Results of one call over `items`; if it raises, each item's own result or exception."""
+        try:
+            results = self.run_batch(items)
+        except Exception as err:
+            if len(items) == 1:
+                return [err]
+            logger.warning("a batch of %d failed (%s: %s); retrying its requests one at a time",
+                           len(items), type(err).__name__, err)
+            return [self._run_isolated([item])[0] for item in items]
+        if len(results) != len(items):
+            mismatch = RuntimeError(f"run_batch returned {len(results)} results for {len(items)} items")
+            return [mismatch] * len(items)
+        return results
