@@ -4,12 +4,16 @@ A *padded* namespace reserves index 0 for the padding token and index 1 for the 
 token; unknown tokens map to 1. A *non-padded* namespace (name matching a pattern in
 `non_padded_namespaces`, by default `*tags` and `*labels`) has neither, and an unknown token in it is an
 input error. Tokens are ordered by count, descending, ties by token string, so the same data always
-gives the same indices.
+gives the same indices: a namespace built from counts is *frequency sorted* (most frequent first after
+the padding/OOV entries and any `tokens_to_add`), which the adaptive softmax relies on. That property is
+recorded per namespace (`is_frequency_sorted`) and saved with the files; adding a new token to a
+namespace later (by hand, or extending it) clears it, since the new token's frequency is unknown.
 
 On disk (`save_to_files` / `from_files`): one UTF-8 file per namespace, `<namespace>.txt`, one token per
 line in index order (a padded namespace starts with the padding and OOV lines), plus
-`non_padded_namespaces.txt` with one pattern per line. Backslash, newline and carriage return inside a
-token are written as `\\\\`, `\\n` and `\\r`.
+`non_padded_namespaces.txt` with one pattern per line, and `frequency_sorted_namespaces.txt` with the
+frequency-sorted namespaces, one per line (absent in older or hand-written directories: none is).
+Backslash, newline and carriage return inside a token are written as `\\\\`, `\\n` and `\\r`.
 """
 import fnmatch
 import logging
@@ -17,7 +21,7 @@ import os
 import re
 import uuid
 from itertools import repeat
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Union
 
 import numpy as np
 
@@ -31,6 +35,8 @@ DEFAULT_PADDING_TOKEN = "@@PADDING@@"
 DEFAULT_OOV_TOKEN = "@@UNKNOWN@@"
 DEFAULT_NON_PADDED_NAMESPACES = ("*tags", "*labels")
 NON_PADDED_NAMESPACES_FILE = "non_padded_namespaces.txt"
+FREQUENCY_SORTED_NAMESPACES_FILE = "frequency_sorted_namespaces.txt"
+_METADATA_FILES = (NON_PADDED_NAMESPACES_FILE, FREQUENCY_SORTED_NAMESPACES_FILE)
 
 Counter = Dict[str, Dict[str, int]]
 """namespace -> token -> count, as filled by `Instance.count_vocab_items`."""
@@ -53,7 +59,7 @@ class Vocabulary(Registrable):
         max_vocab_size: Optional[int or Dict[str, int]] = None   keep at most this many counted tokens
             (one number for every namespace, or per namespace); padding, OOV and `tokens_to_add` do
             not count against it.
-        non_padded_namespaces: List[str] = ["*tags", "*labels"]   fnmatch patterns of namespaces
+        non_padded_namespaces: Sequence[str] = ("*tags", "*labels")   fnmatch patterns of namespaces
             without padding/OOV tokens.
         tokens_to_add: Optional[Dict[str, List[str]]] = None   tokens added to a namespace whatever
             their counts, right after padding/OOV and before counted tokens (so special tokens such as
@@ -67,7 +73,9 @@ class Vocabulary(Registrable):
     Notes
         Reading a namespace that does not exist yet creates it (empty, or with padding/OOV when
         padded), so `get_vocab_size("tokens")` of an empty vocabulary is 2. Equality ignores namespaces
-        that hold nothing but padding/OOV.
+        that hold nothing but padding/OOV, and compares token orders, not the recorded sortedness.
+        `is_frequency_sorted(namespace)` is True for a namespace built from counts (see the module
+        docstring); `from_files` restores it from `frequency_sorted_namespaces.txt`.
     """
 
     default_implementation = "from_instances"
@@ -75,7 +83,7 @@ class Vocabulary(Registrable):
     def __init__(self, counter: Optional[Dict[str, Dict[str, int]]] = None,
                  min_count: Optional[Dict[str, int]] = None,
                  max_vocab_size: Optional[Union[int, Dict[str, int]]] = None,
-                 non_padded_namespaces: List[str] = list(DEFAULT_NON_PADDED_NAMESPACES),
+                 non_padded_namespaces: Sequence[str] = DEFAULT_NON_PADDED_NAMESPACES,
                  tokens_to_add: Optional[Dict[str, List[str]]] = None,
                  padding_token: str = DEFAULT_PADDING_TOKEN,
                  oov_token: str = DEFAULT_OOV_TOKEN) -> None:
@@ -87,6 +95,7 @@ class Vocabulary(Registrable):
         self._token_to_index: Dict[str, Dict[str, int]] = {}
         self._index_to_token: Dict[str, List[str]] = {}
         self._padded_cache: Dict[str, bool] = {}
+        self._frequency_sorted: Set[str] = set()  # namespaces whose counted tokens are in count order
         self._uid = uuid.uuid4().hex
         self._version = 0  # bumped whenever a token is added
 
@@ -102,7 +111,7 @@ class Vocabulary(Registrable):
     def from_instances(cls, instances: Any,
                        min_count: Optional[Dict[str, int]] = None,
                        max_vocab_size: Optional[Union[int, Dict[str, int]]] = None,
-                       non_padded_namespaces: List[str] = list(DEFAULT_NON_PADDED_NAMESPACES),
+                       non_padded_namespaces: Sequence[str] = DEFAULT_NON_PADDED_NAMESPACES,
                        tokens_to_add: Optional[Dict[str, List[str]]] = None,
                        padding_token: str = DEFAULT_PADDING_TOKEN,
                        oov_token: str = DEFAULT_OOV_TOKEN) -> "Vocabulary":
@@ -139,7 +148,7 @@ class Vocabulary(Registrable):
         vocab = cls(non_padded_namespaces=_read_lines(patterns_path), padding_token=padding_token,
                     oov_token=oov_token)
         for name in sorted(os.listdir(directory)):
-            if not name.endswith(".txt") or name == NON_PADDED_NAMESPACES_FILE or name.startswith("."):
+            if not name.endswith(".txt") or name in _METADATA_FILES or name.startswith("."):
                 continue
             path = os.path.join(directory, name)
             namespace = name[: -len(".txt")]
@@ -160,10 +169,13 @@ class Vocabulary(Registrable):
                     raise ArchiveError(f'corrupt vocabulary file {path}: token "{token}" appears twice')
                 seen.add(token)
             vocab.add_tokens_to_namespace(tokens, namespace)
+        sorted_path = os.path.join(directory, FREQUENCY_SORTED_NAMESPACES_FILE)
+        if os.path.isfile(sorted_path):
+            vocab._frequency_sorted = set(_read_lines(sorted_path))
         return vocab
 
     @classmethod
-    def empty(cls, non_padded_namespaces: List[str] = list(DEFAULT_NON_PADDED_NAMESPACES),
+    def empty(cls, non_padded_namespaces: Sequence[str] = DEFAULT_NON_PADDED_NAMESPACES,
               tokens_to_add: Optional[Dict[str, List[str]]] = None,
               padding_token: str = DEFAULT_PADDING_TOKEN, oov_token: str = DEFAULT_OOV_TOKEN) -> "Vocabulary":
         """A vocabulary with no counted tokens (a model that needs none, or one filled by hand)."""
@@ -192,6 +204,7 @@ class Vocabulary(Registrable):
                 kept = kept[:limit]
             self._namespace(namespace)  # a namespace with counts exists even when everything was dropped
             self.add_tokens_to_namespace([token for token, _ in kept], namespace)
+            self._frequency_sorted.add(namespace)
 
     def _namespace(self, namespace: str) -> Dict[str, int]:
         """token -> index of `namespace`, creating it (with padding/OOV when padded) if needed."""
@@ -228,6 +241,7 @@ class Vocabulary(Registrable):
             mapping[token] = index
             self._index_to_token[namespace].append(token)
             self._version += 1
+            self._frequency_sorted.discard(namespace)  # a token of unknown frequency, appended at the end
         return index
 
     def add_tokens_to_namespace(self, tokens: Iterable[str], namespace: str = "tokens") -> List[int]:
@@ -268,6 +282,11 @@ class Vocabulary(Registrable):
                              f"(size {len(tokens)})")
         return tokens[index]
 
+    def is_frequency_sorted(self, namespace: str = "tokens") -> bool:
+        """True when the tokens of `namespace` after padding/OOV and `tokens_to_add` are known to be in
+        decreasing order of count (the namespace was built from counts and not extended since)."""
+        return namespace in self._frequency_sorted
+
     def get_vocab_size(self, namespace: str = "tokens") -> int:
         return len(self._namespace(namespace))
 
@@ -289,10 +308,12 @@ class Vocabulary(Registrable):
         """Write one file per namespace plus the non-padded patterns; each file is written atomically."""
         os.makedirs(directory, exist_ok=True)
         for namespace in self._token_to_index:
-            if namespace + ".txt" == NON_PADDED_NAMESPACES_FILE or os.sep in namespace or "/" in namespace \
+            if namespace + ".txt" in _METADATA_FILES or os.sep in namespace or "/" in namespace \
                     or namespace.startswith(".") or not namespace:
                 raise ConfigurationError(f'vocabulary namespace "{namespace}" cannot be saved as a file name')
         _write_lines(os.path.join(directory, NON_PADDED_NAMESPACES_FILE), self.non_padded_namespaces)
+        _write_lines(os.path.join(directory, FREQUENCY_SORTED_NAMESPACES_FILE),
+                     sorted(self._frequency_sorted & set(self._index_to_token)))
         for namespace in sorted(self._index_to_token):
             _write_lines(os.path.join(directory, namespace + ".txt"), self._index_to_token[namespace])
 

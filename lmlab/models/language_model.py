@@ -7,6 +7,7 @@ from lmlab.common.errors import ConfigurationError
 from lmlab.common.lazy import Lazy
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.models.model import Model
+from lmlab.modules.highway import activation_function
 from lmlab.modules.initializers import InitializerApplicator
 from lmlab.modules.metrics import Perplexity
 from lmlab.modules.regularizers import RegularizerApplicator
@@ -33,10 +34,18 @@ class LanguageModel(Model):
         sparse_embeddings: bool = False   sparse gradients for the sampled softmax's output embeddings.
         bidirectional: bool = False
         softmax_loss: Lazy[SoftmaxLoss] = None   default "softmax" (or "sampled_softmax" with `num_samples`).
+                                          One that needs a frequency-sorted vocabulary ("adaptive_softmax")
+                                          is refused unless `target_namespace` is recorded as sorted.
         tie_embeddings: bool = False      share the softmax matrix with the "tokens" input embedding.
         carry_hidden_state: bool = False  carry the contextualizer's state from one batch to the next
                                           (row b continues row b): for contiguous `bptt` windows.
         target_namespace: str = "tokens"
+        projection_dim: int = None        P: the softmax reads activation(Linear(H -> P)(h)) instead of h, H
+                                          being the contextualizer's output size per direction (LD-Net
+                                          projects its dense output this way); the projection is shared by
+                                          both directions and comes after `dropout`.
+        projection_activation: str = "linear"   "linear", "relu", "tanh", "gelu" or "sigmoid"; needs
+                                          `projection_dim`.
         initializer, regularizer          optional, by parameter-name regex.
     Inputs
         source: text field tensors, must include a "tokens" single-id indexer (the targets);
@@ -56,6 +65,7 @@ class LanguageModel(Model):
                  dropout: Optional[float] = None, num_samples: Optional[int] = None, sparse_embeddings: bool = False,
                  bidirectional: bool = False, softmax_loss: Optional[Lazy[SoftmaxLoss]] = None,
                  tie_embeddings: bool = False, carry_hidden_state: bool = False, target_namespace: str = "tokens",
+                 projection_dim: Optional[int] = None, projection_activation: str = "linear",
                  initializer: Optional[InitializerApplicator] = None,
                  regularizer: Optional[RegularizerApplicator] = None) -> None:
         super().__init__(vocab, regularizer)
@@ -83,6 +93,14 @@ class LanguageModel(Model):
                                          "carry_hidden_state")
             contextualizer.set_stateful(True)
         self._forward_dim = contextualizer.get_output_dim() // (2 if bidirectional else 1)
+        if projection_dim is None and projection_activation != "linear":
+            raise ConfigurationError("an activation needs a projection: set projection_dim", "projection_activation")
+        try:
+            self._projection_activation = activation_function(projection_activation)
+        except ValueError as err:
+            raise ConfigurationError(str(err), "projection_activation") from err
+        self._projection = torch.nn.Linear(self._forward_dim, projection_dim) if projection_dim is not None \
+            else None
         if softmax_loss is None:
             config = {"type": "sampled_softmax", "num_samples": num_samples, "sparse": sparse_embeddings} \
                 if num_samples else {"type": "softmax"}
@@ -92,7 +110,12 @@ class LanguageModel(Model):
         elif num_samples:
             raise ConfigurationError("give either num_samples or softmax_loss, not both", "num_samples")
         self._softmax_loss: Optional[SoftmaxLoss] = softmax_loss.construct(
-            num_words=vocab.get_vocab_size(target_namespace), embedding_dim=self._forward_dim)
+            num_words=vocab.get_vocab_size(target_namespace), embedding_dim=projection_dim or self._forward_dim)
+        if self._softmax_loss.requires_frequency_sorted_vocabulary and not vocab.is_frequency_sorted(target_namespace):
+            raise ConfigurationError(
+                f'{type(self._softmax_loss).__name__} needs the ids of vocabulary namespace "{target_namespace}" '
+                "sorted by frequency (most frequent first), and this vocabulary does not record that: build it "
+                'from counts (the default "from_instances") or load one saved that way', "softmax_loss")
         if tie_embeddings:
             embedder = text_field_embedder.token_embedder("tokens")
             try:
@@ -117,6 +140,12 @@ class LanguageModel(Model):
     @property
     def softmax_loss(self) -> Optional[SoftmaxLoss]:
         return self._softmax_loss
+
+    @property
+    def projection(self) -> Optional[torch.nn.Linear]:
+        """The Linear(H -> P) the softmax reads through (`projection_dim`), or None. Its input columns are
+        the contextualizer's output columns (e.g. what `DenseRnn.prune_layers` returns indexes them)."""
+        return self._projection
 
     @property
     def bidirectional(self) -> bool:
@@ -173,14 +202,20 @@ class LanguageModel(Model):
     def _summed_nll(self, embeddings: torch.Tensor, targets: torch.Tensor):
         """Summed NLL over positions with a real target (id > 0); returns (sum, count)."""
         target_mask = targets > 0  # (B, T)
-        selected = embeddings[target_mask]  # (N, H)
+        selected = self._project(embeddings[target_mask])  # (N, P or H): only rows with a target
         return self._softmax_loss(selected, targets[target_mask]), target_mask.sum()
 
     def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Full-vocabulary log-probabilities (..., V) for forward-direction embeddings (..., H)."""
         if self._softmax_loss is None:
             raise RuntimeError("the softmax was deleted with delete_softmax()")
-        return self._softmax_loss.log_probs(embeddings)
+        return self._softmax_loss.log_probs(self._project(embeddings))
+
+    def _project(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """What the softmax reads: activation(projection(h)) (..., P) when there is a projection, else h."""
+        if self._projection is None:
+            return embeddings
+        return self._projection_activation(self._projection(embeddings))
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = {"perplexity": self._perplexity.get_metric(reset)}

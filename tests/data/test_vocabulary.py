@@ -107,7 +107,8 @@ def test_save_and_load_round_trip_with_odd_tokens(tmp_path):
                        tokens_to_add={"token_characters": ["x"]})
     directory = tmp_path / "vocab"
     vocab.save_to_files(str(directory))
-    assert sorted(os.listdir(directory)) == ["labels.txt", "non_padded_namespaces.txt", "token_characters.txt",
+    assert sorted(os.listdir(directory)) == ["frequency_sorted_namespaces.txt", "labels.txt",
+                                             "non_padded_namespaces.txt", "token_characters.txt",
                                              "tokens.txt"]  # and no temporary files left behind
     assert (directory / "non_padded_namespaces.txt").read_text(encoding="utf-8") == "*tags\n*labels\n"
     assert (directory / "labels.txt").read_text(encoding="utf-8") == "a b\nc\\nd\n"
@@ -174,3 +175,34 @@ def test_registered_names():
     assert Vocabulary.list_available() == ["from_instances", "empty", "from_files"]
     empty = Vocabulary.from_params(Params({"type": "empty", "tokens_to_add": {"tokens": ["<S>"]}}))
     assert tokens_of(empty) == [PAD, OOV, "<S>"]
+
+
+def test_namespaces_built_from_counts_are_recorded_as_frequency_sorted():
+    counter = {"tokens": {"b": 2, "a": 2, "c": 5, "d": 1}, "labels": {"x": 1, "y": 3}}
+    vocab = Vocabulary(counter=counter, tokens_to_add={"tokens": ["<S>"], "extra": ["q"]}, max_vocab_size=3)
+    assert tokens_of(vocab) == [PAD, OOV, "<S>", "c", "a", "b"]  # tokens_to_add keep their place up front
+    assert vocab.is_frequency_sorted("tokens") and vocab.is_frequency_sorted("labels")
+    assert not vocab.is_frequency_sorted("extra")  # no counts: its order says nothing about frequency
+    vocab.add_token_to_namespace("c")  # already there: nothing changes
+    assert vocab.is_frequency_sorted("tokens")
+    vocab.add_token_to_namespace("zebra")  # appended with an unknown frequency
+    assert not vocab.is_frequency_sorted("tokens") and vocab.is_frequency_sorted("labels")
+    by_hand = Vocabulary()
+    by_hand.add_tokens_to_namespace(["rare", "common"])
+    assert not by_hand.is_frequency_sorted("tokens")
+    assert Vocabulary.from_params(Params({}), instances=make_instances()).is_frequency_sorted("tokens")
+
+
+def test_frequency_sorted_namespaces_are_saved_and_loaded(tmp_path):
+    vocab = Vocabulary(counter={"tokens": {"b": 2, "c": 5}, "labels": {"x": 1}}, tokens_to_add={"chars": ["z"]})
+    vocab.save_to_files(str(tmp_path / "vocab"))
+    assert (tmp_path / "vocab" / "frequency_sorted_namespaces.txt").read_text(encoding="utf-8") == "labels\ntokens\n"
+    loaded = Vocabulary.from_files(str(tmp_path / "vocab"))
+    assert loaded == vocab
+    assert loaded.is_frequency_sorted("tokens") and loaded.is_frequency_sorted("labels")
+    assert not loaded.is_frequency_sorted("chars")
+    # a directory without the record (older, or hand-written) vouches for nothing
+    (tmp_path / "vocab" / "frequency_sorted_namespaces.txt").unlink()
+    assert not Vocabulary.from_files(str(tmp_path / "vocab")).is_frequency_sorted("tokens")
+    with pytest.raises(ConfigurationError, match="cannot be saved"):
+        Vocabulary(tokens_to_add={"frequency_sorted_namespaces": ["x"]}).save_to_files(str(tmp_path / "other"))

@@ -174,3 +174,52 @@ def test_every_parameter_gets_a_gradient():
     model(**_batch(SENTENCES, vocab))["loss"].backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def _counted_vocab() -> Vocabulary:
+    counts: dict = {}
+    for sentence in SENTENCES:
+        for token in sentence:
+            counts[token] = counts.get(token, 0) + 1
+    return Vocabulary(counter={"tokens": counts})  # frequency-sorted, and recorded as such
+
+
+LD_NET = {"contextualizer": {"type": "ld_rnn", "input_size": 8, "hidden_size": 6, "num_layers": 2},
+          "projection_dim": 5, "projection_activation": "relu",
+          "softmax_loss": {"type": "adaptive_softmax", "cutoffs": [4, 7], "div_value": 2.0}}
+
+
+def test_projection_and_adaptive_softmax_give_exact_losses_through_log_probs():
+    vocab = _counted_vocab()
+    model = _model(vocab, **LD_NET).eval()
+    assert model.softmax_loss.embedding_dim == 5
+    batch = _batch(SENTENCES, vocab)
+    output = model(**batch)
+    assert output["lm_embeddings"].shape == (3, 6, 8 + 2 * 6)  # the dense output: input + every layer
+    ids = batch["source"]["tokens"]["tokens"]
+    next_ids = torch.nn.functional.pad(ids[:, 1:], (0, 1))
+    nll, count = _hand_nll(model, output["lm_embeddings"], next_ids)  # log_probs projects, then the softmax
+    assert output["loss"].item() == pytest.approx(nll.item() / count, rel=1e-6)
+    projected = torch.relu(model.projection(output["lm_embeddings"]))
+    assert torch.equal(model.log_probs(output["lm_embeddings"]), model.softmax_loss.log_probs(projected))
+    assert model.log_probs(output["lm_embeddings"]).exp().sum(-1).sub(1).abs().max() < 1e-5
+
+
+def test_adaptive_softmax_refuses_a_vocabulary_not_sorted_by_frequency():
+    with pytest.raises(ConfigurationError, match='at softmax_loss: AdaptiveSoftmaxLoss needs the ids of vocabulary '
+                                                 'namespace "tokens" sorted by frequency'):
+        _model(_vocab(), **LD_NET)  # built by hand: its order says nothing about frequency
+    with pytest.raises(ConfigurationError, match="at tie_embeddings: adaptive_softmax has no single"):
+        _model(_counted_vocab(), **{**LD_NET, "projection_dim": 8, "tie_embeddings": True})
+    with pytest.raises(ConfigurationError, match="at projection_activation: an activation needs a projection"):
+        _model(_vocab(), projection_activation="relu")
+    with pytest.raises(ConfigurationError, match='at projection_activation: unknown activation "rleu"'):
+        _model(_vocab(), projection_dim=4, projection_activation="rleu")
+
+
+def test_projection_can_be_tied_to_the_input_embedding():
+    vocab = _vocab()
+    model = _model(vocab, contextualizer={"type": "dense_rnn", "input_size": 8, "hidden_size": 6},
+                   projection_dim=8, tie_embeddings=True)
+    embedder = model._text_field_embedder.token_embedder("tokens")
+    assert model.softmax_loss.weight is embedder.weight and model.projection.in_features == 14

@@ -31,10 +31,14 @@ MINIMAL = {
         "bidirectional_lm_lstm": {"input_size": 3, "hidden_size": 2},
         "bidirectional_lm_transformer": {"input_dim": 4},
         "elmo_lstm": {"input_size": 3, "hidden_size": 4, "projection_dim": 2},
+        "basic_rnn": {"input_size": 3, "hidden_size": 2},
+        "dense_rnn": {"input_size": 3, "hidden_size": 2},
+        "ld_rnn": {"input_size": 3, "hidden_size": 2},
     },
     SoftmaxLoss: {
         "softmax": {},
         "sampled_softmax": {"num_samples": 2},
+        "adaptive_softmax": {"cutoffs": [3], "div_value": 2.0},
     },
     LanguageModelHead: {
         "linear": {"input_dim": 3},

@@ -34,6 +34,8 @@ class ContiguousLanguageModelingReader(DatasetReader):
         end_of_line_token: Optional[str] = "<eos>"   appended after every line, empty lines included,
             as PyTorch's word_language_model does for WikiText; null appends nothing.
         max_instances: Optional[int] = None
+        reverse: bool = False   read the stream backwards (last token first), for a backward LM: a
+            forward LM trained on it predicts each token from the tokens that follow it.
     Inputs
         Text files, UTF-8; each line is tokenized and followed by `end_of_line_token`.
     Outputs
@@ -54,12 +56,16 @@ class ContiguousLanguageModelingReader(DatasetReader):
         target. This mode holds the stream in memory, as int32 ids (4 bytes a token) plus one copy of
         each distinct token string; workers shard in chunks of B instances, so the batches still come
         out whole and in order with num_workers > 0, but every worker reads the whole corpus.
+
+        reverse: the stream s above is replaced by s reversed, token by token (so each line, read
+        backwards, comes after its own end-of-line token), before it is cut into windows or streams.
+        Sequential mode then holds one file's tokens in memory at a time.
     """
 
     def __init__(self, tokenizer: Tokenizer = WhitespaceTokenizer(),
                  token_indexers: Optional[Dict[str, TokenIndexer]] = None, bptt: int = 35,
                  num_streams: Optional[int] = None, end_of_line_token: Optional[str] = "<eos>",
-                 max_instances: Optional[int] = None) -> None:
+                 max_instances: Optional[int] = None, reverse: bool = False) -> None:
         super().__init__(max_instances=max_instances)
         if bptt < 1:
             raise ConfigurationError(f"expected an int >= 1, found {bptt}", "bptt")
@@ -69,6 +75,7 @@ class ContiguousLanguageModelingReader(DatasetReader):
         self.token_indexers: Dict[str, TokenIndexer] = token_indexers or {"tokens": SingleIdTokenIndexer()}
         self.bptt = bptt
         self.num_streams = num_streams
+        self.reverse = reverse
         self.end_of_line_token = end_of_line_token
 
     @property
@@ -88,7 +95,10 @@ class ContiguousLanguageModelingReader(DatasetReader):
 
     def _read(self, file_path: str) -> Iterator[Instance]:
         if self.num_streams is None:
-            return self._sequential_windows(self._line_tokens(file_path))
+            lines: Iterable[List[str]] = self._line_tokens(file_path)
+            if self.reverse:
+                lines = [tokens[::-1] for tokens in reversed(list(lines))]
+            return self._sequential_windows(lines)
         return self._batchified_windows([file_path])
 
     def _read_files(self, file_paths: List[str]) -> Iterable[Instance]:
@@ -111,6 +121,8 @@ class ContiguousLanguageModelingReader(DatasetReader):
 
     def _batchified_windows(self, file_paths: List[str]) -> Iterator[Instance]:
         ids, words = self._encode_stream(file_paths)
+        if self.reverse:
+            ids = ids[::-1]
         streams, length = self.num_streams or 1, self.bptt
         per_stream = len(ids) // streams
         if per_stream < 2:

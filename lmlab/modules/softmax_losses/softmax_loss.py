@@ -22,10 +22,14 @@ class SoftmaxLoss(torch.nn.Module, Registrable):
         `tie_weights(weight)` shares the (V, D) output matrix with an input embedding's `weight`; a shape
         mismatch is a ValueError naming both shapes. Models build a loss with
         `Lazy[SoftmaxLoss].construct(num_words=V, embedding_dim=D)`.
+        `requires_frequency_sorted_vocabulary` (class attribute, default False) is True for losses that
+        assume ids sorted by decreasing frequency; models then refuse a vocabulary namespace that
+        `Vocabulary.is_frequency_sorted` does not vouch for.
     """
 
     default_implementation = "softmax"
     run_time_arguments = ("num_words", "embedding_dim")
+    requires_frequency_sorted_vocabulary: bool = False
 
     weight: torch.nn.Parameter
 

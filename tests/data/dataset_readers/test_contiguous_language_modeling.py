@@ -152,3 +152,18 @@ def test_config_errors(key, value):
     with pytest.raises(ConfigurationError) as info:
         DatasetReader.from_params(Params({"type": "contiguous_language_modeling", key: value}, "reader"))
     assert info.value.problems[0][0] == f"reader.{key}"
+
+
+def test_reverse_reads_the_stream_backwards_in_both_modes(tmp_path):
+    """A backward LM's data: exactly the forward layout of the reversed token stream (in both modes)."""
+    path = tmp_path / "lm.txt"
+    path.write_text(TEXT_23, encoding="utf-8")
+    backwards = corpus_stream(TEXT_23)[::-1]  # <eos> w17 w16 w15 <eos> w14 ...
+    for bptt in (1, 4, 35):
+        sequential = ContiguousLanguageModelingReader(bptt=bptt, reverse=True)
+        assert windows(sequential.read(str(path))) == pytorch_example_windows(backwards, bptt, 1)
+        for streams in (1, 2, 3):
+            batchified = ContiguousLanguageModelingReader(bptt=bptt, num_streams=streams, reverse=True)
+            assert windows(batchified.read(str(path))) == pytorch_example_windows(backwards, bptt, streams)
+    first = windows(ContiguousLanguageModelingReader(bptt=4, reverse=True).read(str(path)))[0]
+    assert first == (["<eos>", "w17", "w16", "w15"], ["w17", "w16", "w15", "<eos>"])

@@ -21,6 +21,16 @@ CONFIGS = {
     "bidirectional_lm_transformer_all_layers": {"type": "bidirectional_lm_transformer", "input_dim": H_IN,
                                                 "num_layers": 3, "num_heads": 4, "positional_encoding": "none",
                                                 "return_all_layers": True},
+    "basic_rnn": {"type": "basic_rnn", "input_size": H_IN, "hidden_size": 5, "num_layers": 2},
+    "basic_rnn_gru_all_layers": {"type": "basic_rnn", "input_size": H_IN, "hidden_size": 5, "num_layers": 3,
+                                 "unit": "gru", "dropout": 0.5, "return_all_layers": True},
+    "dense_rnn": {"type": "dense_rnn", "input_size": H_IN, "hidden_size": 4, "num_layers": 3},
+    "dense_rnn_gru_all_layers": {"type": "dense_rnn", "input_size": H_IN, "hidden_size": 4, "num_layers": 2,
+                                 "unit": "gru", "return_all_layers": True},
+    "ld_rnn": {"type": "ld_rnn", "input_size": H_IN, "hidden_size": 4, "num_layers": 3, "layer_dropout": 0.5,
+               "dropout": 0.2},
+    "ld_rnn_all_layers": {"type": "ld_rnn", "input_size": H_IN, "hidden_size": 4, "num_layers": 2,
+                          "return_all_layers": True},
 }
 LENGTHS = [7, 5, 1]
 T = 7
