@@ -6,10 +6,11 @@ clipping, and residual connections around every layer but the first. `ElmoBiLm` 
 encoder in front and returns the three layers ELMo mixes.
 
 Both stacks are stepped by hand (cuDNN's LSTM has no projection clipping or run-time forget bias). Only
-time is looped over: the input half of every gate is one matmul over all timesteps, and each step does
-one batched matmul for both directions and all rows.
+time is looped over, and padding is never computed: the rows are sorted by length once per call (as
+bilm-tf's and AllenNLP's LSTMs do), the input half of every gate is one matmul over the real positions
+only, and each step does one batched matmul for both directions and the rows that still have a token.
 """
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -26,6 +27,37 @@ from lmlab.modules.elmo.character_ids import BOS_CHAR_IDS, EOS_CHAR_IDS, tokens_
 
 FORGET_BIAS = 1.0
 """Added to the forget gate at every step; bilm-tf (TensorFlow's LSTMCell) does not store it in `B`."""
+
+
+class _Packing(NamedTuple):
+    """How `ElmoLstm` steps a right-padded batch: rows sorted longest first, real positions only.
+
+    order: (B,) int64, the rows sorted by length, longest first (ties keep their order).
+    batch_sizes: for each step t below the longest length, how many rows have a token at t; they are the
+        first rows of `order`. Host ints: they drive the loop over time.
+    positions: (2, N) int64 flat indices into (B * T), N = the number of real positions, time-major like
+        a `PackedSequence`: packed position k is (step t, sorted row r); `positions[0, k]` is that row's
+        position t (forward direction) and `positions[1, k]` its position length - 1 - t (backward).
+    """
+
+    order: torch.Tensor
+    batch_sizes: List[int]
+    positions: torch.Tensor
+
+    @classmethod
+    def from_mask(cls, mask: torch.Tensor) -> "_Packing":
+        timesteps = mask.size(1)
+        lengths = mask.sum(dim=1)  # (B,)
+        sorted_lengths, order = lengths.sort(descending=True, stable=True)  # (B,), (B,)
+        steps = torch.arange(timesteps, device=mask.device)  # (T,)
+        active = steps.unsqueeze(1) < sorted_lengths.unsqueeze(0)  # (T, B), a prefix of the rows at each step
+        # Host sync (once per call): the step sizes decide how much work each step of the Python loop does.
+        batch_sizes = [size for size in active.sum(dim=1).tolist() if size > 0]
+        step, rank = active.nonzero_static(size=sum(batch_sizes)).unbind(1)  # (N,) each, time-major
+        row = order[rank]  # (N,)
+        forward_position = row * timesteps + step  # (N,)
+        backward_position = row * timesteps + lengths[row] - 1 - step  # (N,)
+        return cls(order, batch_sizes, torch.stack([forward_position, backward_position]))
 
 
 class ElmoLstm(torch.nn.Module):
@@ -53,7 +85,9 @@ class ElmoLstm(torch.nn.Module):
         convention (`x @ W`), i.e. exactly the layout of the bilm-tf weight file.
     Notes
         The backward stack reads each row right to left starting at its own last token (never at
-        padding). Padding steps do not advance a row's state.
+        padding). Padding is never computed: rows are sorted longest first and step t runs only the
+        rows with a token at t (one host sync per call reads the lengths), so a row's final state is
+        the one after its last token.
 
         Stateful mode (README section 5): after each call, the final `(h, c)` of every row (forward:
         after the last token; backward: after the first) is kept. The next call starts row r from the
@@ -61,6 +95,9 @@ class ElmoLstm(torch.nn.Module):
         and rows that are all padding, keep their old state. Kept states are detached. Stateless mode
         (`stateful=False`) starts every call from zero, so a sentence always gets the same vectors.
     """
+
+    _h_state: Optional[torch.Tensor]
+    _c_state: Optional[torch.Tensor]
 
     def __init__(
         self,
@@ -163,24 +200,20 @@ class ElmoLstm(torch.nn.Module):
         return 2 * self.hidden_size
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        batch_size, timesteps, _ = inputs.shape
-        mask = mask.bool()
-        lengths = mask.sum(dim=1, keepdim=True)  # (B, 1)
-        positions = torch.arange(timesteps, device=inputs.device).unsqueeze(0)  # (1, T)
-        # Reversing each row within its own length is a permutation of the positions that is its own
-        # inverse; padding positions map to themselves. The same gather reverses and un-reverses.
-        reverse_index = torch.where(positions < lengths, lengths - 1 - positions, positions)  # (B, T)
-        reversed_inputs = inputs.gather(1, reverse_index.unsqueeze(-1).expand_as(inputs))  # (B, T, I)
-        # Both directions now read their rows left to right; stack them and go time-major.
-        layer_input = torch.stack([inputs, reversed_inputs]).transpose(1, 2)  # (2, T, B, I)
-        step_mask = mask.t().unsqueeze(-1)  # (T, B, 1)
-        output_mask = step_mask.to(inputs.dtype)  # (T, B, 1)
+        batch_size, timesteps, input_size = inputs.shape
+        packing = _Packing.from_mask(mask.bool())
+        # Both directions read their rows from time 0 of the packed order: the forward one at the
+        # row's position t, the backward one at position length - 1 - t.
+        flat_inputs = inputs.reshape(batch_size * timesteps, input_size)  # (B * T, I)
+        layer_input = flat_inputs.index_select(0, packing.positions.view(-1)).view(2, -1, input_size)  # (2, N, I)
 
         h_state, c_state = self._initial_states(batch_size, inputs)  # (L, 2, B, H), (L, 2, B, C)
+        h_state, c_state = h_state[:, :, packing.order], c_state[:, :, packing.order]  # sorted rows
         layer_outputs, final_h, final_c = [], [], []
         for layer in range(self.num_layers):
-            output, h_last, c_last = self._run_layer(layer, layer_input, h_state[layer], c_state[layer], step_mask)
-            output = output * output_mask  # (2, T, B, H), zeros at padding
+            output, h_last, c_last = self._run_layer(
+                layer, layer_input, h_state[layer], c_state[layer], packing.batch_sizes
+            )  # (2, N, H), (2, B, H), (2, B, C)
             if layer > 0 and self.use_skip_connections:
                 output = output + layer_input  # the residual changes the output, not the state
             layer_outputs.append(output)
@@ -188,13 +221,17 @@ class ElmoLstm(torch.nn.Module):
             final_c.append(c_last)
             layer_input = output
         if self.stateful:
-            self._keep_states(torch.stack(final_h), torch.stack(final_c))
+            unsort = packing.order.argsort()  # (B,)
+            self._keep_states(torch.stack(final_h)[:, :, unsort], torch.stack(final_c)[:, :, unsort])
 
-        stacked = torch.stack(layer_outputs).transpose(2, 3)  # (L, 2, B, T, H)
-        forward_part = stacked[:, 0]  # (L, B, T, H)
-        backward_index = reverse_index.view(1, batch_size, timesteps, 1).expand_as(forward_part)
-        backward_part = stacked[:, 1].gather(2, backward_index)  # (L, B, T, H), original positions
-        return torch.cat([forward_part, backward_part], dim=-1)  # (L, B, T, 2H)
+        # Scatter the packed outputs into zeros: row-major (B, T, 2, H) slots, direction d of position p at
+        # 2p + d, i.e. (B, T, 2H) with the forward half first.
+        packed = torch.stack(layer_outputs).flatten(1, 2)  # (L, 2N, H)
+        direction = torch.arange(2, device=inputs.device).unsqueeze(1)  # (2, 1)
+        slots = (2 * packing.positions + direction).view(-1)  # (2N,)
+        output = packed.new_zeros(self.num_layers, batch_size * timesteps * 2, self.hidden_size)
+        output = output.index_copy(1, slots, packed)  # (L, B * T * 2, H)
+        return output.view(self.num_layers, batch_size, timesteps, 2 * self.hidden_size)  # (L, B, T, 2H)
 
     def _run_layer(
         self,
@@ -202,43 +239,46 @@ class ElmoLstm(torch.nn.Module):
         inputs: torch.Tensor,
         h: torch.Tensor,
         c: torch.Tensor,
-        step_mask: torch.Tensor,
+        batch_sizes: List[int],
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One layer of both directions over time-major `inputs` (2, T, B, I_l), from state `(h, c)`."""
-        _, timesteps, batch_size, input_size = inputs.shape
+        """One layer of both directions over packed `inputs` (2, N, I_l), from states (2, B, ·) of sorted rows.
+
+        Returns the packed outputs (2, N, H) and the final `(h, c)` of every row, in sorted order.
+        """
         cell = self.cell_size
         recurrent_weight = self.recurrent_weights[layer]  # (2, H, 4C)
         projection_weight = self.projection_weights[layer]  # (2, C, H)
-        # The input half of every gate for all timesteps in one batched matmul, bias included.
-        input_part = torch.baddbmm(
-            self.biases[layer].unsqueeze(1),  # (2, 1, 4C)
-            inputs.reshape(2, timesteps * batch_size, input_size),
-            self.input_weights[layer],
-        ).view(2, timesteps, batch_size, 4 * cell)  # (2, T, B, 4C)
-        outputs = []
-        for t in range(timesteps):
-            gates = torch.baddbmm(input_part[:, t], h, recurrent_weight)  # (2, B, 4C)
-            in_gate, candidate, forget_gate, out_gate = gates.split(cell, dim=-1)  # (2, B, C) each
-            new_c = torch.sigmoid(forget_gate + FORGET_BIAS) * c + torch.sigmoid(in_gate) * torch.tanh(candidate)
+        # The input half of every gate for all real positions in one batched matmul, bias included.
+        input_part = torch.baddbmm(self.biases[layer].unsqueeze(1), inputs, self.input_weights[layer])  # (2, N, 4C)
+        outputs, ended_h, ended_c = [], [], []
+        start = 0
+        for size in batch_sizes:
+            if size < h.size(1):
+                # Rows are sorted longest first, so the rows past `size` have just ended (or, at step 0,
+                # have no token at all): their current state is their final one. Step only the others.
+                ended_h.append(h[:, size:])
+                ended_c.append(c[:, size:])
+                h, c = h[:, :size], c[:, :size]  # (2, size, ·)
+            gates = torch.baddbmm(input_part[:, start : start + size], h, recurrent_weight)  # (2, size, 4C)
+            in_gate, candidate, forget_gate, out_gate = gates.split(cell, dim=-1)  # (2, size, C) each
+            c = torch.sigmoid(forget_gate + FORGET_BIAS) * c + torch.sigmoid(in_gate) * torch.tanh(candidate)
             if self.cell_clip:
-                new_c = new_c.clamp(-self.cell_clip, self.cell_clip)
-            new_h = torch.bmm(torch.sigmoid(out_gate) * torch.tanh(new_c), projection_weight)  # (2, B, H)
+                c = c.clamp(-self.cell_clip, self.cell_clip)
+            h = torch.bmm(torch.sigmoid(out_gate) * torch.tanh(c), projection_weight)  # (2, size, H)
             if self.proj_clip:
-                new_h = new_h.clamp(-self.proj_clip, self.proj_clip)
-            # Rows whose sentence has ended keep their state, so the final state is the one after
-            # their last real token in both directions.
-            keep = step_mask[t]  # (B, 1)
-            h = torch.where(keep, new_h, h)
-            c = torch.where(keep, new_c, c)
-            outputs.append(new_h)
-        if not outputs:
-            return inputs.new_zeros(2, 0, batch_size, self.hidden_size), h, c
-        return torch.stack(outputs, dim=1), h, c  # (2, T, B, H)
+                h = h.clamp(-self.proj_clip, self.proj_clip)
+            outputs.append(h)
+            start += size
+        # Sorted order again: the rows still running, then those that ended, latest first.
+        final_h = torch.cat([h, *reversed(ended_h)], dim=1)  # (2, B, H)
+        final_c = torch.cat([c, *reversed(ended_c)], dim=1)  # (2, B, C)
+        packed = torch.cat(outputs, dim=1) if outputs else input_part.new_zeros(2, 0, self.hidden_size)
+        return packed, final_h, final_c  # (2, N, H)
 
     def _initial_states(self, batch_size: int, like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         h = like.new_zeros(self.num_layers, 2, batch_size, self.hidden_size)  # (L, 2, B, H)
         c = like.new_zeros(self.num_layers, 2, batch_size, self.cell_size)  # (L, 2, B, C)
-        if self.stateful and self._h_state is not None:
+        if self.stateful and self._h_state is not None and self._c_state is not None:
             shared = min(batch_size, self._h_state.size(2))
             h[:, :, :shared] = self._h_state[:, :, :shared]
             c[:, :, :shared] = self._c_state[:, :, :shared]
@@ -248,7 +288,7 @@ class ElmoLstm(torch.nn.Module):
         """Store final states (L, 2, B, ·); rows of the kept batch beyond B are left untouched."""
         h, c = h.detach(), c.detach()
         # All-padding rows never advanced, so their final state already equals their kept state.
-        if self._h_state is not None and self._h_state.size(2) > h.size(2):
+        if self._h_state is not None and self._c_state is not None and self._h_state.size(2) > h.size(2):
             kept_h, kept_c = self._h_state.clone(), self._c_state.clone()
             kept_h[:, :, : h.size(2)] = h
             kept_c[:, :, : c.size(2)] = c
@@ -353,9 +393,10 @@ class ElmoBiLm(torch.nn.Module):
     def forward(
         self, inputs: Optional[torch.Tensor], word_inputs: Optional[torch.Tensor] = None
     ) -> Dict[str, Any]:
-        if word_inputs is not None and self._word_embedding is not None and self._all_cached(word_inputs, inputs):
+        cache = self._word_embedding
+        if word_inputs is not None and cache is not None and self._all_cached(cache, word_inputs, inputs):
             word_mask = word_inputs > 0  # (B, T)
-            embedded = self._word_embedding(word_inputs)  # (B, T, P)
+            embedded = cache(word_inputs)  # (B, T, P)
             token_embedding, mask = add_sentence_boundaries(
                 embedded, word_mask, self._bos_embedding, self._eos_embedding
             )  # (B, T + 2, P), (B, T + 2)
@@ -371,8 +412,9 @@ class ElmoBiLm(torch.nn.Module):
         )  # (B, T + 2, 2P)
         return {"activations": [type_layer, *lstm_outputs.unbind(0)], "mask": mask}
 
-    def _all_cached(self, word_inputs: torch.Tensor, inputs: Optional[torch.Tensor]) -> bool:
-        vocab_size = self._word_embedding.num_embeddings
+    @staticmethod
+    def _all_cached(cache: torch.nn.Embedding, word_inputs: torch.Tensor, inputs: Optional[torch.Tensor]) -> bool:
+        vocab_size = cache.num_embeddings
         # Host sync (once per call): whether to use the cache decides which code runs.
         if bool(((word_inputs < 0) | (word_inputs >= vocab_size)).any()):
             if inputs is None:

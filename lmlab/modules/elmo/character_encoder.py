@@ -4,7 +4,7 @@ Also holds what the rest of the ELMo package shares about files and boundaries: 
 reading checked datasets from the hdf5 weight file, and adding / removing the `<S>`/`</S>` positions.
 """
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import torch
 
@@ -133,7 +133,10 @@ class ElmoCharacterEncoder(torch.nn.Module):
         Highway gate convention (bilm-tf): `g = sigmoid(x W_carry + b_carry)` multiplies the transformed
         branch `relu(x W_transform + b_transform)` and `1 - g` multiplies the input.
         Both are computed by one fused linear layer whose output is `[transform | carry]`.
+        Padding slots are never encoded: the real tokens are gathered into one batch (`encode_tokens`).
     """
+
+    boundary_char_ids: torch.Tensor
 
     def __init__(
         self,
@@ -184,9 +187,9 @@ class ElmoCharacterEncoder(torch.nn.Module):
         torch.nn.init.normal_(self.char_embedding.weight, std=1.0)
         with torch.no_grad():
             self.char_embedding.weight[0].zero_()
-        for convolution in self.convolutions:
+        for convolution in self._banks():
             convolution.reset_parameters()
-        for highway in self.highways:
+        for highway in self._highway_layers():
             highway.reset_parameters()
             # A negative gate bias makes a fresh highway layer mostly pass its input through, which is
             # what trained ELMo highways do (their b_carry is about -2) and keeps early training stable.
@@ -239,11 +242,12 @@ class ElmoCharacterEncoder(torch.nn.Module):
                 self.char_embedding.weight[1:].copy_(
                     read("char_embed", (self.num_characters - 1, self.embedding_dim))
                 )
-                for k, ((width, count), convolution) in enumerate(zip(self.filters, self.convolutions)):
+                for k, ((width, count), convolution) in enumerate(zip(self.filters, self._banks())):
                     kernel = read(f"CNN/W_cnn_{k}", (1, width, self.embedding_dim, count))  # (1, w, E, n)
                     convolution.weight.copy_(kernel[0].permute(2, 1, 0))  # (n, E, w)
+                    assert convolution.bias is not None  # the banks are built with a bias
                     convolution.bias.copy_(read(f"CNN/b_cnn_{k}", (count,)))
-                for k, highway in enumerate(self.highways):
+                for k, highway in enumerate(self._highway_layers()):
                     prefix = f"CNN_high_{k}"
                     # Row-vector W (in, out) becomes nn.Linear's (out, in); output = [transform | carry].
                     highway.weight[:num_filters].copy_(read(f"{prefix}/W_transform", (num_filters, num_filters)).t())
@@ -258,6 +262,12 @@ class ElmoCharacterEncoder(torch.nn.Module):
 
     def get_output_dim(self) -> int:
         return self.output_dim
+
+    def _banks(self) -> List[torch.nn.Conv1d]:
+        return [cast(torch.nn.Conv1d, convolution) for convolution in self.convolutions]
+
+    def _highway_layers(self) -> List[torch.nn.Linear]:
+        return [cast(torch.nn.Linear, highway) for highway in self.highways]
 
     def encode_char_ids(self, char_ids: torch.Tensor) -> torch.Tensor:
         """Token vectors of individual tokens, without boundaries.
@@ -280,10 +290,10 @@ class ElmoCharacterEncoder(torch.nn.Module):
                 .amax(dim=-1)
                 .squeeze(-1)
             )  # (N, n)
-            for convolution in self.convolutions
+            for convolution in self._banks()
         ]
         hidden = torch.cat(features, dim=-1)  # (N, F)
-        for highway in self.highways:
+        for highway in self._highway_layers():
             transform, carry = highway(hidden).chunk(2, dim=-1)  # (N, F) each
             gate = torch.sigmoid(carry)
             hidden = gate * torch.relu(transform) + (1 - gate) * hidden
@@ -294,17 +304,43 @@ class ElmoCharacterEncoder(torch.nn.Module):
         encoded = self.encode_char_ids(self.boundary_char_ids)  # (2, P)
         return encoded[0], encoded[1]
 
+    def encode_tokens(
+        self, inputs: torch.Tensor, mask: torch.Tensor, extra_ids: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Vectors of the real tokens of a padded batch, without encoding any padding slot.
+
+        Inputs
+            inputs: (B, T, 50) int64 character ids;  mask: (B, T) bool, True = token;
+            extra_ids: optional (K, 50) int64 ids encoded in the same pass (e.g. the boundary tokens).
+        Outputs
+            (B, T, P) with zeros at padding, and (K, P) for `extra_ids` ((0, P) without them).
+        Notes
+            The real tokens are gathered into one (N, 50) batch, encoded, and scattered back, so the CNN
+            and highway layers see N + K rows instead of B * T. Finding them is one host sync (the count
+            N sizes the batch).
+        """
+        batch_size, timesteps, _ = inputs.shape
+        flat_ids = inputs.reshape(batch_size * timesteps, MAX_WORD_LENGTH)  # (B * T, 50)
+        token_index = mask.reshape(-1).nonzero().squeeze(1)  # (N,)
+        selected = flat_ids.index_select(0, token_index)  # (N, 50)
+        if extra_ids is not None:
+            selected = torch.cat([selected, extra_ids])  # (N + K, 50)
+        encoded = self.encode_char_ids(selected)  # (N + K, P)
+        num_tokens = token_index.size(0)
+        tokens = encoded.new_zeros(batch_size * timesteps, self.output_dim).index_copy(
+            0, token_index, encoded[:num_tokens]
+        )  # (B * T, P)
+        return tokens.view(batch_size, timesteps, self.output_dim), encoded[num_tokens:]
+
     def forward(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
         if inputs.dim() != 3 or inputs.size(-1) != MAX_WORD_LENGTH:
             raise ValueError(f"expected character ids of shape (B, T, {MAX_WORD_LENGTH}), found {tuple(inputs.shape)}")
-        batch_size, timesteps, _ = inputs.shape
         mask = (inputs > 0).any(dim=-1)  # (B, T)
-        # Encode the two boundary tokens in the same pass as the batch: one CNN call in all.
-        flat_ids = torch.cat([inputs.reshape(batch_size * timesteps, MAX_WORD_LENGTH), self.boundary_char_ids])
-        encoded = self.encode_char_ids(flat_ids)  # (B * T + 2, P)
-        tokens = encoded[: batch_size * timesteps].view(batch_size, timesteps, self.output_dim)  # (B, T, P)
-        bos, eos = encoded[-2], encoded[-1]
-        token_embedding, mask_with_boundaries = add_sentence_boundaries(tokens, mask, bos, eos)  # (B, T + 2, P)
+        # The two boundary tokens go through the CNN in the same pass as the batch: one CNN call in all.
+        tokens, boundaries = self.encode_tokens(inputs, mask, self.boundary_char_ids)  # (B, T, P), (2, P)
+        token_embedding, mask_with_boundaries = add_sentence_boundaries(
+            tokens, mask, boundaries[0], boundaries[1]
+        )  # (B, T + 2, P), (B, T + 2)
         return {"token_embedding": token_embedding, "mask": mask_with_boundaries}
 
     def extra_repr(self) -> str:

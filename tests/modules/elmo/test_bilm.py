@@ -1,11 +1,13 @@
 import json
 from pathlib import Path
+from typing import List, Tuple
 
 import numpy
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
-from lmlab.modules.elmo import ElmoBiLm, ElmoCharacterEncoder, batch_to_ids
+from lmlab.modules.elmo import ElmoBiLm, ElmoCharacterEncoder, ElmoLstm, batch_to_ids
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "elmo"
 
@@ -184,3 +186,91 @@ def test_character_encoder_matches_reference_token_embeddings(files):
     torch.testing.assert_close(embedding[:, 0], boundary_words[0].expand(10, 16))
     torch.testing.assert_close(embedding[-1, last], boundary_words[1])
     torch.testing.assert_close(embedding[0, 51], boundary_words[1])
+
+
+def test_ragged_batch_equals_each_sentence_alone(files):
+    """Stateless: a padded batch (with an empty row) gives each sentence the vectors it gets with no padding."""
+    sentences = [["a", "longer", "sentence", "than", "the", "others", "."], ["short", "."], [], ["one"],
+                 ["seven", "tokens", "tie", "with", "the", "first", "row"]]
+    bilm = _bilm(files, stateful=False)
+    with torch.no_grad():
+        batched = bilm(batch_to_ids(sentences))
+        assert batched["mask"].sum(1).tolist() == [9, 4, 0, 3, 9]
+        for row, sentence in enumerate(sentences):
+            if not sentence:
+                assert not any(layer[row].any() for layer in batched["activations"])
+                continue
+            alone = bilm(batch_to_ids([sentence]))["activations"]  # each (1, n + 2, 32), no padding
+            for layer, alone_layer in zip(batched["activations"], alone):
+                # Equal up to float summation order: BLAS picks another kernel for a matmul of 1-3 rows.
+                torch.testing.assert_close(layer[row, : len(sentence) + 2], alone_layer[0], rtol=0, atol=1e-6)
+                assert not layer[row, len(sentence) + 2 :].any()
+
+
+class _RecordMatmuls(TorchFunctionMode):
+    """Records `(name, rows)` of every `torch.bmm` / `torch.baddbmm` call (rows: the second dim of the left
+    operand); any other matrix product would escape the count, so it fails the test instead."""
+
+    OTHERS = (torch.mm, torch.addmm, torch.matmul, torch.einsum, torch.nn.functional.linear, torch.Tensor.matmul)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: List[Tuple[str, int]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        assert func not in self.OTHERS, f"unexpected matrix product {func}"
+        if func is torch.bmm:
+            self.rows.append(("bmm", args[0].shape[1]))
+        elif func is torch.baddbmm:
+            self.rows.append(("baddbmm", args[1].shape[1]))
+        return func(*args, **(kwargs or {}))
+
+
+def _lstm(stateful: bool = True) -> ElmoLstm:
+    torch.manual_seed(0)
+    lstm = ElmoLstm(6, 4, 5, 2, cell_clip=0.5, proj_clip=0.3, use_skip_connections=True, stateful=stateful)
+    with torch.no_grad():
+        for bias in lstm.biases:
+            bias.normal_()
+    return lstm
+
+
+def _ragged(lengths, timesteps, seed):
+    generator = torch.Generator().manual_seed(seed)
+    mask = torch.arange(timesteps).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)  # (B, T)
+    return torch.randn(len(lengths), timesteps, 6, generator=generator), mask
+
+
+def test_lstm_steps_only_the_rows_that_still_have_a_token():
+    inputs, mask = _ragged([3, 6, 0, 1, 6], timesteps=8, seed=0)  # 16 real positions out of 40 slots
+    with _RecordMatmuls() as record, torch.no_grad():
+        _lstm()(inputs, mask)
+    step_sizes = [4, 3, 3, 2, 2, 2]  # rows with a token at t = 0..5; no step for t = 6, 7
+    one_layer = [("baddbmm", 16)] + [call for size in step_sizes for call in (("baddbmm", size), ("bmm", size))]
+    # Per layer: the input half of the gates over the 16 real positions, then per step the recurrent and
+    # projection matmuls of the rows still running (both directions in each call).
+    assert record.rows == one_layer * 2
+
+
+def test_lstm_ragged_stateful_batches_equal_each_row_run_alone():
+    """Sorting rows by length keeps each row's carried state: rows beyond the previous batch start at zero,
+    rows left out or all padding keep theirs, ties and reordering between calls included."""
+    schedule = [([3, 6, 0, 1, 6], 7), ([2, 0, 4], 5), ([1, 1, 1, 2, 5, 3], 6), ([4, 4, 4, 4, 4, 4], 4)]
+    lstm = _lstm()
+    batched = []
+    with torch.no_grad():
+        for seed, (lengths, timesteps) in enumerate(schedule):
+            inputs, mask = _ragged(lengths, timesteps, seed)
+            batched.append((inputs, lengths, lstm(inputs, mask)))  # (L, B, T, 2H)
+    for row in range(6):
+        alone = _lstm()
+        with torch.no_grad():
+            for inputs, lengths, outputs in batched:
+                if row >= len(lengths) or lengths[row] == 0:
+                    if row < len(lengths):
+                        assert not outputs[:, row].any()
+                    continue
+                n = lengths[row]
+                reference = alone(inputs[row : row + 1, :n], torch.ones(1, n, dtype=torch.bool))[:, 0]  # (L, n, 2H)
+                torch.testing.assert_close(outputs[:, row, :n], reference, rtol=0, atol=1e-6)
+                assert not outputs[:, row, n:].any()

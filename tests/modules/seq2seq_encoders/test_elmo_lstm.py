@@ -80,6 +80,8 @@ def test_padding_is_zero_and_ignored_and_rows_do_not_interact():
     with torch.no_grad():
         batched = encoder(x, mask)
         assert torch.equal(encoder(x.masked_fill(~mask.unsqueeze(-1), 1e3), mask), batched)
+        # Padding is never read, not merely masked afterwards: NaN there would survive a multiplication by 0.
+        assert torch.equal(encoder(x.masked_fill(~mask.unsqueeze(-1), float("nan")), mask), batched)
         for row, length in enumerate(LENGTHS):
             alone = encoder(x[row:row + 1, :length], torch.ones(1, length, dtype=torch.bool))
             assert torch.allclose(batched[:, row, :length], alone[:, 0], rtol=0, atol=1e-6)
