@@ -5,7 +5,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, cast
 
 import torch
 from tqdm import tqdm
@@ -38,8 +38,9 @@ class GradientDescentTrainer(Trainer):
         num_epochs: int = 20
         patience: int = None             stop after this many epochs without improvement.
         validation_metric: str = "-loss" "+name" to maximise, "-name" to minimise a validation metric.
-        grad_norm: float = None          clip the total gradient norm to this.
-        grad_clipping: float = None      clamp every gradient value to [-v, v].
+        grad_norm: float = None          scale all gradients so that their total 2-norm is at most this.
+        grad_clipping: float = None      clamp every gradient value to [-v, v] (before `grad_norm`).
+                                         Both include sparse gradients (see `clip_gradients_`).
         num_gradient_accumulation_steps: int = 1
         checkpoint_every_n_batches: int = None   also checkpoint inside epochs (for crash recovery).
         num_checkpoints_to_keep: int = 2
@@ -52,6 +53,10 @@ class GradientDescentTrainer(Trainer):
         `train()` returns metrics: best_epoch, best_validation_*, training_*, validation_*, epoch, timing.
         Writes `metrics_epoch_{E}.json`, `metrics.json`, `best.th` (weights of the best epoch) and
         checkpoints to `serialization_dir`.
+    Notes
+        A checkpoint holds the model, optimizer, scheduler, the data loader's position, the running
+        training loss and model metrics of the epoch so far, and every RNG state: `resume()` on any device
+        continues exactly, and the epoch's training metrics still cover all of its batches.
     """
 
     def __init__(self, model: Model, data_loader: DataLoader, serialization_dir: str,
@@ -80,12 +85,15 @@ class GradientDescentTrainer(Trainer):
         self.use_amp = use_amp and self.device.type == "cuda"
         self.log_every, self.progress_bar = max(1, log_every_n_batches), progress_bar
         self.callbacks = callbacks or []
-        self.optimizer = (optimizer or Lazy(Optimizer)).construct(model_parameters=list(self.model.named_parameters()))
-        try:
-            steps = math.ceil(len(data_loader) / self.accumulation) * num_epochs
+        # every registered Optimizer is also a torch optimizer (see lmlab.training.optimizers)
+        self.optimizer = cast(torch.optim.Optimizer, (optimizer or Lazy(Optimizer)).construct(
+            model_parameters=list(self.model.named_parameters())))
+        try:  # optimizer steps per epoch: the last step of an epoch may take fewer batches
+            steps_per_epoch: Optional[int] = math.ceil(len(data_loader) / self.accumulation)
         except TypeError:
-            steps = 0  # streaming data: schedulers needing a total must be given one in the config
-        self.scheduler = learning_rate_scheduler.construct(optimizer=self.optimizer, total_steps=steps) \
+            steps_per_epoch = None  # streaming data without batches_per_epoch
+        self.scheduler = learning_rate_scheduler.construct(
+            optimizer=self.optimizer, num_epochs=num_epochs, num_steps_per_epoch=steps_per_epoch) \
             if learning_rate_scheduler else None
         # training position and history; all of it goes into checkpoints
         self.epoch, self.batches_done, self.total_batches = 0, 0, 0
@@ -103,7 +111,8 @@ class GradientDescentTrainer(Trainer):
         while self.epoch < self.num_epochs:
             epoch = self.epoch
             train_metrics = self._train_epoch(epoch)
-            validation_metrics = self._validate() if self.validation_data_loader is not None else {}
+            validation_metrics = self._validate(self.validation_data_loader) \
+                if self.validation_data_loader is not None else {}
             stop = self._end_epoch(epoch, train_metrics, validation_metrics, time.perf_counter() - start_time)
             if stop:
                 logger.info("early stopping after epoch %d", epoch)
@@ -117,7 +126,7 @@ class GradientDescentTrainer(Trainer):
         if self.batches_done == 0:
             self.epoch_totals = {"loss": 0.0, "tokens": 0.0, "batches": 0.0, "seconds": 0.0}
             self.model.get_metrics(reset=True)
-            _reset_states(self.model)
+            self.model.reset_states()
         try:
             total: Optional[int] = len(self.data_loader)
         except TypeError:
@@ -190,24 +199,16 @@ class GradientDescentTrainer(Trainer):
             return self.model(**batch)
 
     def _step(self) -> None:
-        parameters = [p for p in self.model.parameters() if p.grad is not None]
-        if self.grad_clipping is not None:
-            for parameter in parameters:
-                if parameter.grad.is_sparse:
-                    parameter.grad._values().clamp_(-self.grad_clipping, self.grad_clipping)
-                else:
-                    parameter.grad.clamp_(-self.grad_clipping, self.grad_clipping)
-        if self.grad_norm is not None:
-            dense = [p for p in parameters if not p.grad.is_sparse]
-            torch.nn.utils.clip_grad_norm_(dense, self.grad_norm)
+        if self.grad_clipping is not None or self.grad_norm is not None:
+            clip_gradients_(self.model.parameters(), self.grad_clipping, self.grad_norm)
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step_batch()
         self.optimizer.zero_grad(set_to_none=True)
         self.total_batches += 1
 
-    def _validate(self) -> Dict[str, float]:
-        metrics = evaluate_model(self.model, self.validation_data_loader, self.device, self.use_amp,
+    def _validate(self, data_loader: DataLoader) -> Dict[str, float]:
+        metrics = evaluate_model(self.model, data_loader, self.device, self.use_amp,
                                  desc="validation", progress_bar=self.progress_bar)
         self.model.train()
         return metrics
@@ -255,6 +256,8 @@ class GradientDescentTrainer(Trainer):
                         "best_score": self.best_score, "best_epoch": self.best_epoch,
                         "epochs_without_improvement": self.epochs_without_improvement,
                         "epoch_totals": dict(self.epoch_totals), "metrics": json.dumps(self.metrics)},
+            "data_loader": self.data_loader.state_dict(),
+            "model_metrics": self.model.metric_state(),
             "rng": rng_state(),
         }
         self.checkpointer.save(self.epoch, self.batches_done, state)
@@ -263,7 +266,7 @@ class GradientDescentTrainer(Trainer):
         path = self.checkpointer.latest()
         if path is None:
             return False
-        state = self.checkpointer.load(path, map_location=self.device)
+        state = self.checkpointer.load(path)  # on the CPU: load_state_dict copies to the right devices
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -275,6 +278,8 @@ class GradientDescentTrainer(Trainer):
         self.epochs_without_improvement = trainer["epochs_without_improvement"]
         self.epoch_totals = dict(trainer["epoch_totals"])
         self.metrics = json.loads(trainer["metrics"])
+        self.data_loader.load_state_dict(state["data_loader"])
+        self.model.load_metric_state(move_to_device(state["model_metrics"], self.device))
         set_rng_state(state["rng"])
         logger.info("resumed from %s (epoch %d, %d batches done)", path, self.epoch, self.batches_done)
         return True
@@ -285,7 +290,7 @@ def evaluate_model(model: Model, data_loader: DataLoader, device: torch.device, 
     """Token-weighted mean loss and the model's metrics over one pass of `data_loader`."""
     model.eval()
     model.get_metrics(reset=True)
-    _reset_states(model)
+    model.reset_states()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     tokens = torch.zeros((), dtype=torch.float64, device=device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
@@ -296,7 +301,7 @@ def evaluate_model(model: Model, data_loader: DataLoader, device: torch.device, 
                 count = _count_tokens(output, batch)
                 loss_sum += output["loss"].double() * count
                 tokens += count
-    _reset_states(model)
+    model.reset_states()
     metrics = model.get_metrics(reset=True)
     if float(tokens) > 0:
         metrics = {"loss": float(loss_sum) / float(tokens), **metrics}
@@ -309,7 +314,35 @@ def _count_tokens(output: Dict[str, Any], batch: Dict[str, Any]) -> torch.Tensor
     return count.double() if isinstance(count, torch.Tensor) else torch.tensor(float(count or 1))
 
 
-def _reset_states(model: torch.nn.Module) -> None:
-    reset = getattr(model, "reset_states", None)
-    if callable(reset):
-        reset()
+def clip_gradients_(parameters: Iterable[torch.nn.Parameter], max_value: Optional[float],
+                    max_norm: Optional[float]) -> torch.Tensor:
+    """Clamp every gradient value to [-max_value, max_value], then scale all gradients together so that
+    their total 2-norm is at most `max_norm` (either step skipped when None), in place.
+
+    Inputs
+        parameters: their `.grad`, dense or sparse (None is skipped). A sparse gradient is coalesced
+        first (`.grad` is replaced), so that a row repeated in the batch is summed before it is clamped
+        or measured; its values then count in the norm and are scaled like any dense gradient.
+    Outputs
+        The total 2-norm before scaling (after clamping), a scalar tensor on the gradients' device
+        (0 when there are none); reading it is a host-device sync.
+    """
+    with torch.no_grad():
+        values = []
+        for parameter in parameters:
+            if parameter.grad is None:
+                continue
+            if parameter.grad.is_sparse:
+                parameter.grad = parameter.grad.coalesce()
+                values.append(parameter.grad.values())  # a view: changing it changes the gradient
+            else:
+                values.append(parameter.grad)
+        if max_value is not None:
+            for value in values:
+                value.clamp_(-max_value, max_value)
+        total = torch.nn.utils.get_total_norm(values) if values else torch.zeros(())
+        if max_norm is not None:
+            scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # no sync: scaling by 1 is a no-op
+            for value in values:
+                value.mul_(scale.to(value.device))
+    return total

@@ -1,4 +1,9 @@
-"""Learning-rate schedulers from configs. `optimizer` is given at run time by the trainer.
+"""Learning-rate schedulers from configs.
+
+Run-time arguments, given by the trainer: `optimizer`, `num_epochs` and `num_steps_per_epoch` (optimizer
+steps per epoch; None when the training data loader does not know its length, e.g. streaming data without
+`batches_per_epoch`). A scheduler that needs the total number of steps takes it from those two, or from
+its own `total_steps` in the config; with neither it is a config error, never a silent zero.
 
 Contract: `step_batch()` after every optimizer step, `step_epoch(validation_metric)` after each epoch
 (`validation_metric` is the value to maximise or minimise per the trainer's `validation_metric`),
@@ -9,13 +14,14 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from lmlab.common.errors import ConfigurationError
 from lmlab.common.registrable import Registrable
 
 
 class LearningRateScheduler(Registrable):
     """Wraps a torch scheduler; see the module docstring. Inputs: optimizer. Outputs: none (updates lr)."""
 
-    run_time_arguments = ("optimizer", "total_steps")
+    run_time_arguments = ("optimizer", "num_epochs", "num_steps_per_epoch")
 
     def __init__(self, scheduler: Any) -> None:
         self.scheduler = scheduler
@@ -64,13 +70,29 @@ class ReduceOnPlateauLearningRateScheduler(LearningRateScheduler):
 
 @LearningRateScheduler.register("linear_with_warmup")
 class LinearWithWarmupLearningRateScheduler(LearningRateScheduler):
-    """Linear warm-up over `warmup_steps` batches, then linear (or cosine) decay to zero at `total_steps`.
+    """Linear warm-up over `warmup_steps` optimizer steps, then linear (or cosine) decay to zero at the
+    last step.
 
-    Inputs: optimizer, total_steps (given by the trainer: epochs x batches per epoch). Outputs: none.
+    Registered as a `LearningRateScheduler` with name "linear_with_warmup".
+
+    Parameters
+        total_steps: int = None    steps until the rate reaches zero; default: the trainer's
+                                   `num_epochs` x `num_steps_per_epoch` (required when that is unknown).
+        warmup_steps: int = 0
+        cosine: bool = False       cosine instead of linear decay.
+    Inputs: optimizer, num_epochs, num_steps_per_epoch (run time). Outputs: none (updates lr).
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
-                 cosine: bool = False) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer, num_epochs: int, num_steps_per_epoch: Optional[int],
+                 total_steps: Optional[int] = None, warmup_steps: int = 0, cosine: bool = False) -> None:
+        if total_steps is not None and total_steps < 1:
+            raise ConfigurationError(f"must be positive, found {total_steps}", "total_steps")
+        if total_steps is None:
+            if num_steps_per_epoch is None:
+                raise ConfigurationError("needed: the training data loader does not know its length (streaming "
+                                         "data); set it here, or set data_loader.batches_per_epoch", "total_steps")
+            total_steps = num_epochs * num_steps_per_epoch
+
         def factor(step: int) -> float:
             if step < warmup_steps:
                 return (step + 1) / warmup_steps

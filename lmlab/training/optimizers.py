@@ -8,7 +8,7 @@ default group. A group regex that matches nothing is a config error. `model_para
 (name, parameter) pairs) is given at run time by the trainer.
 """
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -115,7 +115,7 @@ class DenseSparseAdam(Optimizer, torch.optim.Optimizer):
                          dict(lr=lr, betas=betas, eps=eps))
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[override]
+    def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:  # type: ignore[override]
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             beta1, beta2 = group["betas"]

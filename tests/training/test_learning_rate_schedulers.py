@@ -1,24 +1,46 @@
+"""Learning-rate schedulers: exact rates, the total number of steps, state round trips."""
 import pytest
 import torch
 
-from lmlab.common import Lazy, Params
+from lmlab.common import ConfigurationError, Lazy, Params
 from lmlab.training.learning_rate_schedulers import LearningRateScheduler
 
 
-def _scheduler(config, total_steps=10):
+def _scheduler(config, num_epochs=2, num_steps_per_epoch=5):
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = Lazy(LearningRateScheduler, Params(config)).construct(optimizer=optimizer, total_steps=total_steps)
-    return optimizer, scheduler
+    lazy = Lazy(LearningRateScheduler, Params(config, "trainer.learning_rate_scheduler"))
+    return optimizer, lazy.construct(optimizer=optimizer, num_epochs=num_epochs,
+                                     num_steps_per_epoch=num_steps_per_epoch)
 
 
-def test_linear_with_warmup_exact_values():
-    optimizer, scheduler = _scheduler({"type": "linear_with_warmup", "warmup_steps": 2}, total_steps=6)
+def _rates(optimizer, scheduler, steps):
     rates = []
-    for _ in range(6):
+    for _ in range(steps):
         rates.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step_batch()
-    assert rates == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25])
+    return rates
+
+
+def test_linear_with_warmup_exact_values():
+    # total = 2 epochs x 3 steps
+    optimizer, scheduler = _scheduler({"type": "linear_with_warmup", "warmup_steps": 2}, 2, 3)
+    assert _rates(optimizer, scheduler, 6) == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25])
+
+
+def test_linear_with_warmup_total_from_the_config_when_the_length_is_unknown():
+    optimizer, scheduler = _scheduler({"type": "linear_with_warmup", "warmup_steps": 2, "total_steps": 6},
+                                      num_steps_per_epoch=None)
+    assert _rates(optimizer, scheduler, 6) == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25])
+    # an explicit total wins over epochs x steps
+    optimizer, scheduler = _scheduler({"type": "linear_with_warmup", "total_steps": 4}, 10, 10)
+    assert _rates(optimizer, scheduler, 5) == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0])
+    with pytest.raises(ConfigurationError) as error:
+        _scheduler({"type": "linear_with_warmup", "warmup_steps": 2}, num_steps_per_epoch=None)
+    assert str(error.value).startswith("config error at trainer.learning_rate_scheduler.total_steps: needed: "
+                                       "the training data loader does not know its length")
+    with pytest.raises(ConfigurationError, match="at trainer.learning_rate_scheduler.total_steps: must be positive"):
+        _scheduler({"type": "linear_with_warmup", "total_steps": 0})
 
 
 def test_step_and_plateau_and_state_round_trip():

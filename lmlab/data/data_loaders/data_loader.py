@@ -4,10 +4,13 @@ Contract
     A loader is built with its `reader` and `data_path` (run-time arguments, so configs hold a
     `Lazy[DataLoader]`), is told the vocabulary with `index_with(vocab)`, and yields batches as
     `Dict[str, Any]` (`Batch.as_tensor_dict()`: text fields are `{indexer: {key: LongTensor (B, T, ...)}}`).
-    `iter_epoch(epoch, start)` is deterministic for a given (seed, epoch) and skips the first `start`
-    batches cheaply: the trainer uses it to resume mid-epoch exactly where a checkpoint left off.
+    `iter_epoch(epoch, start)` yields the batches of `epoch` from its batch `start` on, skipping the first
+    `start` cheaply; the trainer uses it to resume mid-epoch exactly where a checkpoint left off. What
+    `epoch` means may depend on where the previous epochs stopped (a loader with a fixed number of
+    batches per epoch continues its stream): `state_dict()` captures that, and a fresh loader given it
+    with `load_state_dict()` yields exactly what the original would have from (`epoch`, `start`) on.
 """
-from typing import Any, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator
 
 import torch
 
@@ -28,11 +31,19 @@ class DataLoader(Registrable):
         raise NotImplementedError
 
     def iter_instances(self) -> Iterator[Instance]:
-        """Every instance once, in reading order, unindexed (used to build the vocabulary)."""
+        """Every instance once, in reading order (used to build the vocabulary)."""
         raise NotImplementedError
 
     def iter_epoch(self, epoch: int = 0, start: int = 0) -> Iterator[TensorDict]:
         raise NotImplementedError
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Where the stream of batches stands, for checkpoints (plain numbers). Default: nothing, for a
+        loader whose epochs do not depend on one another."""
+        return {}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Continue from a `state_dict()` of a loader with the same config and data."""
 
     def __iter__(self) -> Iterator[TensorDict]:
         return self.iter_epoch(0)
@@ -42,12 +53,17 @@ class DataLoader(Registrable):
         raise TypeError(f"{type(self).__name__} does not know its length")
 
 
+def map_tensors(value: Any, function: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """`value` with `function` applied to every tensor in it (through dicts, lists and tuples)."""
+    if isinstance(value, torch.Tensor):
+        return function(value)
+    if isinstance(value, dict):
+        return {key: map_tensors(item, function) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(map_tensors(item, function) for item in value)
+    return value
+
+
 def move_to_device(value: Any, device: torch.device) -> Any:
     """Recursively move tensors in dicts/lists to `device` (asynchronously from pinned memory)."""
-    if isinstance(value, torch.Tensor):
-        return value.to(device, non_blocking=True)
-    if isinstance(value, dict):
-        return {key: move_to_device(item, device) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(move_to_device(item, device) for item in value)
-    return value
+    return map_tensors(value, lambda tensor: tensor.to(device, non_blocking=True))

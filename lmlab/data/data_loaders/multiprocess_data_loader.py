@@ -1,15 +1,24 @@
-"""The default data loader: batching by size or tokens, length bucketing, shuffling, worker processes."""
+"""The default data loader: batching by size or tokens, length bucketing, shuffling, a fixed number of
+batches per epoch, and persistent worker processes.
+
+The data is seen as an endless stream of *passes*: pass p is every instance once, shuffled and cut into
+batches deterministically from (`seed`, p). A position in that stream is (pass, batches of it already
+consumed). An epoch is one pass, or, with `batches_per_epoch`, the next N batches of the stream.
+"""
 import itertools
-from typing import Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
 from lmlab.common.errors import ConfigurationError, InputError
 from lmlab.data.batch import Batch
-from lmlab.data.data_loaders.data_loader import DataLoader, TensorDict
+from lmlab.data.data_loaders.data_loader import DataLoader, TensorDict, map_tensors
 from lmlab.data.dataset_readers.dataset_reader import DatasetReader
 from lmlab.data.instance import Instance
 from lmlab.data.vocabulary import Vocabulary
+
+Position = Tuple[int, int]
+"""(pass, number of that pass's batches already consumed)."""
 
 
 @DataLoader.register("multiprocess")
@@ -23,79 +32,106 @@ class MultiProcessDataLoader(DataLoader):
         batch_size: int = None      instances per batch.
         max_tokens: int = None      cap on padded tokens per batch (B * longest T); with `batch_size`,
                                     both limits apply. One of the two is required.
-        shuffle: bool = False       shuffle instances (and batches) every epoch, seeded by (`seed`, epoch).
+        shuffle: bool = False       shuffle instances (and batches) every pass, seeded by (`seed`, pass).
         bucket_by_length: bool = False
                                     sort by length before cutting batches, so a batch holds similar
                                     lengths (less padding); batch order is then shuffled if `shuffle`.
-        num_workers: int = 0        worker processes building batches; with streaming data each worker
-                                    reads its own shard (see `DatasetReader.read`).
+        batches_per_epoch: int = None
+                                    an epoch is exactly this many batches: when the data has fewer, the
+                                    epoch runs on into the next pass (reshuffled); when it has more, the
+                                    next epoch continues where this one stopped. None: an epoch is one pass.
+        num_workers: int = 0        worker processes building batches, kept alive across epochs; with
+                                    streaming data each worker reads its own shard (see `DatasetReader.read`).
         max_instances_in_memory: int = None
-                                    None: read and index the data once and keep it (fast epochs).
+                                    None: read and index the data once and keep it (fast epochs; the
+                                    vocabulary pass, the length and every epoch share that one read).
                                     N: stream, holding N instances at a time (corpora larger than memory);
-                                    shuffling and bucketing then act within each chunk of N.
+                                    shuffling and bucketing then act within each chunk of N, and the length
+                                    is unknown unless `batches_per_epoch` is set.
         seed: int = 13
     Outputs
-        Batches from `Batch.as_tensor_dict()`; tensors stay on the CPU (pinned when CUDA is available)
-        and the trainer moves them.
+        Batches from `Batch.as_tensor_dict()`; tensors stay on the CPU, in pinned memory when CUDA is
+        available (so the trainer's copy to the GPU is asynchronous).
+    Notes
+        `state_dict()` is where the next epoch starts in the stream; with `iter_epoch(epoch, start)` it
+        makes a resumed run see exactly the batches an uninterrupted one would.
     """
 
     def __init__(self, reader: DatasetReader, data_path: str, batch_size: Optional[int] = None,
                  max_tokens: Optional[int] = None, shuffle: bool = False, bucket_by_length: bool = False,
-                 num_workers: int = 0, max_instances_in_memory: Optional[int] = None, seed: int = 13) -> None:
+                 batches_per_epoch: Optional[int] = None, num_workers: int = 0,
+                 max_instances_in_memory: Optional[int] = None, seed: int = 13) -> None:
         if batch_size is None and max_tokens is None:
             raise ConfigurationError("set batch_size or max_tokens")
         for name, value in (("batch_size", batch_size), ("max_tokens", max_tokens),
+                            ("batches_per_epoch", batches_per_epoch),
                             ("max_instances_in_memory", max_instances_in_memory)):
             if value is not None and value < 1:
                 raise ConfigurationError(f"must be positive, found {value}", name)
         if num_workers < 0:
             raise ConfigurationError(f"must be >= 0, found {num_workers}", "num_workers")
         self.reader, self.data_path = reader, data_path
-        self.batch_size, self.max_tokens = batch_size, max_tokens
-        self.shuffle, self.bucket_by_length = shuffle, bucket_by_length
-        self.num_workers, self.max_instances_in_memory, self.seed = num_workers, max_instances_in_memory, seed
+        self.batches_per_epoch, self.num_workers = batches_per_epoch, num_workers
+        self.max_instances_in_memory = max_instances_in_memory
+        self._batcher = _Batcher(batch_size, max_tokens, shuffle, bucket_by_length, seed)
+        self._pin_memory = torch.cuda.is_available()
         self._vocab: Optional[Vocabulary] = None
-        self._instances: Optional[List[Instance]] = None  # in-memory mode, indexed once
+        self._instances: Optional[List[Instance]] = None  # in-memory mode: read once, indexed once
+        self._pass_cache: Optional[Tuple[int, List[List[int]]]] = None  # in-memory: the last pass's batches
+        self._next_epoch: Tuple[int, Position] = (0, (0, 0))  # (epoch, where it starts): the stream's cursor
+        self._live: Optional[Tuple[Position, Iterator[TensorDict]]] = None  # streaming: the open pass
+        self._dataset: Optional[torch.utils.data.Dataset] = None  # what the worker processes serve
+        self._workers: Optional[torch.utils.data.DataLoader] = None  # persistent worker processes
 
     def index_with(self, vocab: Vocabulary) -> None:
-        if vocab is not self._vocab and self._instances is not None:
+        if vocab is self._vocab:
+            return
+        if self._instances is not None:
             for instance in self._instances:
                 instance.index_fields(vocab)
-        self._vocab = vocab
+        # workers hold a copy of the instances or of the vocabulary: new ones must start from this one
+        self._vocab, self._dataset, self._workers, self._live = vocab, None, None, None
 
     def iter_instances(self) -> Iterator[Instance]:
-        if self._instances is not None:
-            return iter(self._instances)
+        if self.max_instances_in_memory is None:
+            return iter(self._all_instances())  # read now and kept: the epochs reuse this read
         return iter(self.reader.read(self.data_path))
 
     def __len__(self) -> int:
+        if self.batches_per_epoch is not None:
+            return self.batches_per_epoch
         if self.max_instances_in_memory is not None:
-            raise TypeError("a streaming data loader (max_instances_in_memory set) does not know its length")
-        return len(self._epoch_batches(self._all_instances(), 0))
+            raise TypeError("a streaming data loader (max_instances_in_memory set) does not know its length; "
+                            "set batches_per_epoch")
+        return len(self._pass_batches(0))
+
+    def state_dict(self) -> Dict[str, Any]:
+        epoch, (pass_number, offset) = self._next_epoch
+        return {"epoch": epoch, "pass": pass_number, "offset": offset}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self._next_epoch = (state["epoch"], (state["pass"], state["offset"]))
 
     def iter_epoch(self, epoch: int = 0, start: int = 0) -> Iterator[TensorDict]:
         if self._vocab is None:
             raise RuntimeError("call index_with(vocab) before iterating a data loader")
-        if self.max_instances_in_memory is None:
-            instances = self._all_instances()
-            batches = self._epoch_batches(instances, epoch)[start:]
-            dataset = _InMemoryBatches(instances, batches)
-            if self.num_workers == 0:
-                yield from (dataset[i] for i in range(len(dataset)))
-                return
+        if self.batches_per_epoch is None:  # epoch e is pass e
+            origin, skip, count = (epoch, 0), start, None
         else:
-            dataset = _StreamingBatches(self, epoch)
-            if self.num_workers == 0:
-                yield from itertools.islice(iter(dataset), start, None)
-                return
-        loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=self.num_workers,
-                                             collate_fn=_identity, pin_memory=torch.cuda.is_available())
-        batches_iter = iter(loader)
-        if self.max_instances_in_memory is not None:
-            batches_iter = itertools.islice(batches_iter, start, None)
-        yield from batches_iter
+            # from the cursor, or from the beginning for an earlier epoch (evaluation asks for epoch 0 each time)
+            known, origin = self._next_epoch if epoch >= self._next_epoch[0] else (0, (0, 0))
+            skip, count = (epoch - known) * self.batches_per_epoch + start, self.batches_per_epoch - start
+        if self.max_instances_in_memory is None:
+            plan, end = self._plan(origin, skip, count)
+            yield from self._serve(plan)
+        else:
+            yield from self._stream(origin, skip, count)
+            assert self._live is not None
+            end = self._live[0]
+        if self.batches_per_epoch is not None:
+            self._next_epoch = (epoch + 1, end)
 
-    # --- batching ------------------------------------------------------------------------------
+    # --- in memory -----------------------------------------------------------------------------
     def _all_instances(self) -> List[Instance]:
         if self._instances is None:
             instances = list(self.reader.read(self.data_path))
@@ -107,13 +143,113 @@ class MultiProcessDataLoader(DataLoader):
             self._instances = instances
         return self._instances
 
-    def _epoch_batches(self, instances: List[Instance], epoch: int, chunk: int = 0) -> List[List[int]]:
-        """Index lists, one per batch, for this epoch: deterministic in (seed, epoch, chunk)."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 1009 + chunk)
+    def _pass_batches(self, pass_number: int) -> List[List[int]]:
+        if self._pass_cache is None or self._pass_cache[0] != pass_number:
+            self._pass_cache = (pass_number, self._batcher.batches(self._all_instances(), pass_number))
+        return self._pass_cache[1]
+
+    def _plan(self, position: Position, skip: int, count: Optional[int]) -> Tuple[List[List[int]], Position]:
+        """Index lists of the `count` batches (None: the rest of the pass) that come `skip` batches after
+        `position`, and the position after them."""
+        pass_number, offset = position[0], position[1] + skip
+        if count is None:
+            batches = self._pass_batches(pass_number)
+            return batches[offset:], (pass_number, len(batches))
+        plan: List[List[int]] = []
+        while True:
+            batches = self._pass_batches(pass_number)
+            taken = batches[offset:offset + count - len(plan)]
+            plan += taken
+            if len(plan) == count:
+                return plan, (pass_number, offset + len(taken))
+            pass_number, offset = pass_number + 1, max(0, offset - len(batches))
+
+    def _serve(self, plan: List[List[int]]) -> Iterator[TensorDict]:
+        if self.num_workers == 0:
+            dataset = _InMemoryBatches(self._all_instances())
+            yield from (self._pin(dataset[indices]) for indices in plan)
+            return
+        workers = self._worker_processes()
+        workers.sampler.plan = plan  # type: ignore[attr-defined]  # read by the next iter() in this process
+        yield from workers
+
+    # --- streaming -----------------------------------------------------------------------------
+    def _stream(self, origin: Position, skip: int, count: Optional[int]) -> Iterator[TensorDict]:
+        """`count` batches (None: the rest of the pass) from `skip` batches after `origin`; the open pass
+        is reused when it is not past that point, so consecutive epochs read the data once."""
+        pass_number, offset = origin[0], origin[1] + skip
+        if self._live is None or self._live[0][0] != pass_number or self._live[0][1] > offset:
+            self._live = ((pass_number, 0), self._open_pass(pass_number))
+        for _ in range(offset - self._live[0][1]):
+            self._take(cross=True)
+        for _ in itertools.count() if count is None else range(count):
+            batch = self._take(cross=count is not None)
+            if batch is None:
+                return
+            yield batch
+
+    def _take(self, cross: bool) -> Optional[TensorDict]:
+        """The next batch of the open pass; at its end, the first of the next pass if `cross`, else None."""
+        assert self._live is not None
+        (pass_number, offset), batches = self._live
+        batch = next(batches, None)
+        if batch is not None:
+            self._live = ((pass_number, offset + 1), batches)
+            return batch
+        if offset == 0:
+            raise InputError(f"no instances read from {self.data_path}")
+        if not cross:
+            return None
+        self._live = ((pass_number + 1, 0), self._open_pass(pass_number + 1))
+        return self._take(cross)
+
+    def _open_pass(self, pass_number: int) -> Iterator[TensorDict]:
+        if self.num_workers == 0:
+            assert self._vocab is not None
+            dataset = _StreamingBatches(self.reader, self.data_path, self._vocab, self._batcher,
+                                        self.max_instances_in_memory or 0)
+            yield from map(self._pin, dataset.batches(pass_number))
+            return
+        workers = self._worker_processes()
+        workers.dataset.pass_number.fill_(pass_number)  # type: ignore[attr-defined]  # shared with the workers
+        yield from workers
+
+    # --- workers and pinning -------------------------------------------------------------------
+    def _worker_processes(self) -> torch.utils.data.DataLoader:
+        """The persistent worker pool: started once, then told what to serve before each `iter()`."""
+        if self._workers is None:
+            assert self._vocab is not None
+            sampler: Optional[_Plan] = None
+            if self.max_instances_in_memory is None:
+                self._dataset, sampler = _InMemoryBatches(self._all_instances()), _Plan()
+            else:
+                self._dataset = _StreamingBatches(self.reader, self.data_path, self._vocab, self._batcher,
+                                                  self.max_instances_in_memory)
+                self._dataset.pass_number.share_memory_()
+            self._workers = torch.utils.data.DataLoader(
+                self._dataset, batch_size=None, sampler=sampler, num_workers=self.num_workers,
+                collate_fn=_identity, pin_memory=self._pin_memory, persistent_workers=True)
+        return self._workers
+
+    def _pin(self, batch: TensorDict) -> TensorDict:
+        # worker pools pin in their own thread; batches built in this process are pinned here
+        return map_tensors(batch, torch.Tensor.pin_memory) if self._pin_memory else batch
+
+
+class _Batcher:
+    """Cuts a list of instances into batches (lists of indices), deterministically in (seed, pass, chunk)."""
+
+    def __init__(self, batch_size: Optional[int], max_tokens: Optional[int], shuffle: bool, bucket_by_length: bool,
+                 seed: int) -> None:
+        self.batch_size, self.max_tokens = batch_size, max_tokens
+        self.shuffle, self.bucket_by_length, self.seed = shuffle, bucket_by_length, seed
+
+    def batches(self, instances: List[Instance], pass_number: int, chunk: int = 0) -> List[List[int]]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + pass_number * 1009 + chunk)
         order = torch.randperm(len(instances), generator=generator).tolist() if self.shuffle else \
             list(range(len(instances)))
         lengths = [instances[i].get_num_tokens() for i in order] if (self.bucket_by_length or self.max_tokens) \
-            else None
+            else []
         if self.bucket_by_length:
             ranked = sorted(range(len(order)), key=lambda k: lengths[k])  # stable: ties keep shuffled order
             order, lengths = [order[k] for k in ranked], [lengths[k] for k in ranked]
@@ -122,11 +258,14 @@ class MultiProcessDataLoader(DataLoader):
             batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
         return batches
 
-    def _cut(self, order: List[int], lengths: Optional[List[int]]) -> List[List[int]]:
+    def _cut(self, order: List[int], lengths: List[int]) -> List[List[int]]:
         if self.max_tokens is None:
+            assert self.batch_size is not None
             return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        batches, current, longest = [], [], 0
-        for index, length in zip(order, lengths):
+        batches: List[List[int]] = []
+        current: List[int] = []
+        longest = 0
+        for index, length in zip(order, lengths, strict=True):
             new_longest = max(longest, length)
             too_many = self.batch_size is not None and len(current) >= self.batch_size
             if current and (too_many or new_longest * (len(current) + 1) > self.max_tokens):
@@ -138,39 +277,56 @@ class MultiProcessDataLoader(DataLoader):
             batches.append(current)
         return batches
 
-    def _stream_batches(self, epoch: int) -> Iterator[TensorDict]:
-        """Streaming mode: read `max_instances_in_memory` at a time and batch each chunk."""
-        instances_iter = iter(self.reader.read(self.data_path))
-        for chunk_index in itertools.count():
-            chunk = list(itertools.islice(instances_iter, self.max_instances_in_memory))
-            if not chunk:
-                return
-            for instance in chunk:
-                instance.index_fields(self._vocab)
-            for batch in self._epoch_batches(chunk, epoch, chunk_index):
-                yield Batch([chunk[i] for i in batch]).as_tensor_dict()
-
 
 class _InMemoryBatches(torch.utils.data.Dataset):
-    def __init__(self, instances: List[Instance], batches: List[List[int]]) -> None:
-        self.instances, self.batches = instances, batches
+    """Builds the batch of the given instance indices (in a worker, or in the main process)."""
+
+    def __init__(self, instances: List[Instance]) -> None:
+        self.instances = instances
+
+    def __getitem__(self, indices: List[int]) -> TensorDict:
+        return Batch([self.instances[i] for i in indices]).as_tensor_dict()
+
+
+class _Plan(torch.utils.data.Sampler):
+    """The index lists the persistent in-memory workers build next; set before each `iter()`."""
+
+    def __init__(self) -> None:
+        self.plan: List[List[int]] = []
+
+    def __iter__(self) -> Iterator[List[int]]:
+        return iter(self.plan)
 
     def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, index: int) -> TensorDict:
-        return Batch([self.instances[i] for i in self.batches[index]]).as_tensor_dict()
+        return len(self.plan)
 
 
 class _StreamingBatches(torch.utils.data.IterableDataset):
-    """Each worker runs the reader, which reads only that worker's shard."""
+    """Reads `chunk_size` instances at a time and batches each chunk; in a worker, the reader reads only
+    that worker's shard. Persistent workers learn which pass to read from `pass_number`, a tensor in
+    shared memory that the main process sets before each `iter()`."""
 
-    def __init__(self, loader: MultiProcessDataLoader, epoch: int) -> None:
-        self.loader, self.epoch = loader, epoch
+    def __init__(self, reader: DatasetReader, data_path: str, vocab: Vocabulary, batcher: _Batcher,
+                 chunk_size: int) -> None:
+        self.reader, self.data_path, self.vocab, self.batcher = reader, data_path, vocab, batcher
+        self.chunk_size = chunk_size
+        self.pass_number = torch.zeros((), dtype=torch.long)
 
-    def __iter__(self) -> Iterable[TensorDict]:
-        return self.loader._stream_batches(self.epoch)
+    def __iter__(self) -> Iterator[TensorDict]:
+        return self.batches(int(self.pass_number))
+
+    def batches(self, pass_number: int) -> Iterator[TensorDict]:
+        instances = iter(self.reader.read(self.data_path))
+        for chunk_index in itertools.count():
+            chunk = list(itertools.islice(instances, self.chunk_size))
+            if not chunk:
+                return
+            for instance in chunk:
+                instance.index_fields(self.vocab)
+            for indices in self.batcher.batches(chunk, pass_number, chunk_index):
+                yield Batch([chunk[i] for i in indices]).as_tensor_dict()
 
 
-def _identity(batch: TensorDict) -> TensorDict:
+def _identity(batch: Any) -> Any:
+    """The "collate" function: batches are built whole, by the dataset."""
     return batch

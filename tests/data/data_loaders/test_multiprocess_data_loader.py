@@ -1,4 +1,7 @@
-"""`multiprocess` data loader: exact batching, bucketing, determinism, resumption and workers."""
+"""`multiprocess` data loader: exact batching, bucketing, determinism, resumption, batches per epoch,
+reading once, persistent workers."""
+import os
+
 import pytest
 import torch
 
@@ -63,7 +66,7 @@ def test_start_skips_batches_exactly(corpus):
     full = [b["source"]["tokens"]["tokens"] for b in loader.iter_epoch(3)]
     resumed = [b["source"]["tokens"]["tokens"] for b in loader.iter_epoch(3, start=2)]
     assert len(resumed) == len(full) - 2
-    assert all(torch.equal(a, b) for a, b in zip(full[2:], resumed))
+    assert all(torch.equal(a, b) for a, b in zip(full[2:], resumed, strict=True))
 
 
 @pytest.mark.parametrize("memory", [None, 4])
@@ -98,3 +101,117 @@ def test_bad_settings_are_config_errors(corpus, tmp_path):
     loader.index_with(Vocabulary())
     with pytest.raises(Exception, match="no instances read from"):
         list(loader.iter_epoch(0))
+
+
+# --- batches_per_epoch: an endless stream of passes, cut into epochs of N batches --------------------
+def _tokens(batches):
+    return [batch["source"]["tokens"]["tokens"] for batch in batches]
+
+
+def _stream(corpus, passes, **config):
+    """The stream of batches: passes 0, 1, ... of a loader without batches_per_epoch, one after another."""
+    loader = _loader(corpus, **config)
+    return [tokens for p in range(passes) for tokens in _tokens(loader.iter_epoch(p))]
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("config", [{"batch_size": 4, "shuffle": True},  # 3 batches per pass
+                                    {"batch_size": 2, "shuffle": True, "max_instances_in_memory": 4},  # streaming
+                                    {"max_tokens": 16, "shuffle": True, "bucket_by_length": True}])
+@pytest.mark.parametrize("per_epoch", [2, 7])  # fewer than a pass (continues), more (cycles into new passes)
+def test_batches_per_epoch_cuts_the_stream_of_passes(corpus, config, per_epoch):
+    stream = _stream(corpus, 10, **config)
+    loader = _loader(corpus, batches_per_epoch=per_epoch, **config)
+    assert len(loader) == per_epoch
+    epochs = [_tokens(loader.iter_epoch(epoch)) for epoch in range(4)]
+    assert all(len(epoch) == per_epoch for epoch in epochs)
+    assert _same([tokens for epoch in epochs for tokens in epoch], stream[:4 * per_epoch])
+    assert _same(_tokens(loader.iter_epoch(0)), stream[:per_epoch])  # an earlier epoch again (as evaluation does)
+
+
+@pytest.mark.parametrize("config", [{"batch_size": 4, "shuffle": True},
+                                    {"batch_size": 2, "shuffle": True, "max_instances_in_memory": 4},
+                                    {"batch_size": 2, "shuffle": True, "max_instances_in_memory": 4, "num_workers": 2},
+                                    {"batch_size": 3, "shuffle": True, "num_workers": 2}])
+def test_batches_per_epoch_resumes_exactly_from_a_state_taken_mid_epoch(corpus, config):
+    per_epoch = 4
+    straight = _loader(corpus, batches_per_epoch=per_epoch, **config)
+    expected = [_tokens(straight.iter_epoch(epoch)) for epoch in range(4)]
+    original = _loader(corpus, batches_per_epoch=per_epoch, **config)
+    for epoch in range(2):
+        list(original.iter_epoch(epoch))
+    batches = original.iter_epoch(2)
+    next(batches), next(batches)
+    state = original.state_dict()  # what a checkpoint after batch 2 of epoch 2 holds
+    resumed = _loader(corpus, batches_per_epoch=per_epoch, **config)
+    resumed.load_state_dict(state)
+    assert _same(_tokens(resumed.iter_epoch(2, start=2)), expected[2][2:])
+    assert _same(_tokens(resumed.iter_epoch(3)), expected[3])
+
+
+def test_zero_batches_per_epoch_is_a_config_error(corpus):
+    with pytest.raises(ConfigurationError, match="at data_loader.batches_per_epoch: must be positive, found 0"):
+        _loader(corpus, batch_size=2, batches_per_epoch=0)
+
+
+# --- reading once, persistent workers, pinned memory ------------------------------------------------
+class _CountingReader(SimpleLanguageModelingDatasetReader):
+    """Appends the reading process's id to `log` each time a file is read."""
+
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
+    def _read(self, file_path):
+        with open(self.log, "a") as stream:
+            stream.write(f"{os.getpid()}\n")
+        yield from super()._read(file_path)
+
+
+def _counted_loader(corpus, log, **config):
+    reader = _CountingReader(log)
+    loader = Lazy(DataLoader, Params(config, "data_loader")).construct(reader=reader, data_path=corpus)
+    loader.index_with(Vocabulary.from_instances(loader.iter_instances()))  # the vocabulary pass, as training does
+    return loader
+
+
+def _reads(log):
+    return log.read_text().split() if log.exists() else []
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_in_memory_data_is_read_once(corpus, tmp_path, workers):
+    log = tmp_path / "reads.txt"
+    loader = _counted_loader(corpus, log, batch_size=3, shuffle=True, num_workers=workers)
+    assert len(loader) == 4
+    for epoch in range(2):
+        assert len(list(loader.iter_epoch(epoch))) == 4
+    assert _reads(log) == [str(os.getpid())]  # vocabulary, length and both epochs share one read
+
+
+def test_streaming_epochs_continue_the_open_pass(corpus, tmp_path):
+    log = tmp_path / "reads.txt"
+    loader = _counted_loader(corpus, log, batch_size=2, max_instances_in_memory=4, batches_per_epoch=2)
+    for epoch in range(2):
+        assert len(list(loader.iter_epoch(epoch))) == 2
+    assert len(_reads(log)) == 2  # the vocabulary pass, then one pass (5 batches) for both epochs
+
+
+def test_streaming_workers_persist_across_epochs(corpus, tmp_path):
+    log = tmp_path / "reads.txt"
+    loader = _counted_loader(corpus, log, batch_size=2, max_instances_in_memory=4, num_workers=2)
+    lengths = [_lengths(loader.iter_epoch(epoch)) for epoch in range(3)]
+    assert lengths[0] == lengths[1] == lengths[2]
+    worker_reads = _reads(log)[1:]  # after the vocabulary pass in this process
+    assert len(worker_reads) == 6 and len(set(worker_reads)) == 2  # 2 workers x 3 epochs, the same 2 processes
+    assert str(os.getpid()) not in worker_reads
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs CUDA")
+@pytest.mark.parametrize("memory", [None, 4])
+def test_batches_are_pinned_without_workers_when_cuda_is_available(corpus, memory):
+    for batch in _loader(corpus, batch_size=3, max_instances_in_memory=memory).iter_epoch(0):
+        assert batch["source"]["tokens"]["tokens"].is_pinned()
