@@ -1,6 +1,7 @@
 """`lmlab train CONFIG -s DIR`: train a model from a Jsonnet config and archive it."""
 import argparse
 
+from lmlab.commands.check import print_checked_config
 from lmlab.commands.subcommand import Subcommand
 
 
@@ -12,15 +13,19 @@ class Train(Subcommand):
         parser = subparsers.add_parser("train", parents=parents, help=self.__doc__.splitlines()[0],
                                        description=self.__doc__)
         parser.add_argument("config", help="a .jsonnet or .json config file")
-        parser.add_argument("-s", "--serialization-dir", required=True, help="where to write the run")
+        parser.add_argument("-s", "--serialization-dir", help="where to write the run (required unless --dry-run)")
         group = parser.add_mutually_exclusive_group()
         group.add_argument("-r", "--recover", action="store_true",
                            help="continue the run in DIR from its newest checkpoint")
-        group.add_argument("-f", "--force", action="store_true", help="delete DIR's contents first")
+        group.add_argument("-f", "--force", action="store_true",
+                           help="replace the run in DIR (deleted only once the new run is ready to train)")
         parser.add_argument("-o", "--overrides", default="",
                             help='JSON/Jsonnet merged into the config, e.g. \'{"trainer.num_epochs": 1}\'')
         parser.add_argument("--cuda-device", type=int, default=None,
                             help="-1 for CPU, k for GPU k (default: the config's, else the GPU when present)")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="only check the config (no data read, nothing written) and print it filled in")
+        self._parser = parser
         return parser
 
     def run(self, args: argparse.Namespace) -> int:
@@ -28,6 +33,10 @@ class Train(Subcommand):
         from lmlab.common.params import Params
         from lmlab.training.experiment import train_model
 
+        if args.dry_run:
+            return print_checked_config(args.config, args.overrides, args.cuda_device)
+        if args.serialization_dir is None:
+            self._parser.error("the following arguments are required: -s/--serialization-dir (unless --dry-run)")
         import_builtin_components()
         params = Params.from_file(args.config, args.overrides)
         train_model(params, args.serialization_dir, recover=args.recover, force=args.force,

@@ -28,12 +28,6 @@ class LmlabError(Exception):
         combined.args = (str(combined),)
         return combined
 
-    def relocate(self, prefix: str) -> "LmlabError":
-        """Prepend `prefix` to every location that does not already start with it."""
-        self.problems = [(_join(prefix, loc), msg) for loc, msg in self.problems]
-        self.args = (str(self),)
-        return self
-
     def lines(self) -> List[str]:
         """One line per problem (a multi-line message is folded onto its line)."""
         folded = [(loc, "; ".join(part.strip() for part in msg.splitlines() if part.strip()))
@@ -49,6 +43,16 @@ class ConfigurationError(LmlabError):
 
     kind = "config error"
     exit_code = 2
+
+    def relocate(self, prefix: str) -> "ConfigurationError":
+        """Prepend the config path `prefix` to every location that does not already start with it.
+
+        Only config errors have config paths: an input or archive error names its file and is never
+        relocated (a missing data file read while building `vocabulary` is not at `vocabulary.FILE`).
+        """
+        self.problems = [(_join(prefix, loc), msg) for loc, msg in self.problems]
+        self.args = (str(self),)
+        return self
 
 
 class InputError(LmlabError):

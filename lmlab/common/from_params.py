@@ -13,12 +13,20 @@ name and whose config does not set it.
 
 Every object built here remembers its *filled* config (all defaults made explicit); `to_params(obj)`
 returns it, so a run can write back exactly what it built.
+
+`validate(annotation, config)` reads a config exactly as building it would (same keys, types, names,
+required arguments, nested blocks and `Lazy` blocks) but calls no constructor: it needs no data and no
+run-time values, and returns the filled config or raises one `ConfigurationError` holding every problem.
+Checks that need the built objects (a dimension mismatch between two blocks) happen only when building.
+
+Errors: a `ConfigurationError` raised by a constructor gets the config path of the object it builds.
+Any other exception from a constructor is not a config mistake and propagates unchanged.
 """
 import collections.abc
 import inspect
 import json
 import typing
-from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from lmlab.common.errors import ConfigurationError, LmlabError
 from lmlab.common.lazy import Lazy
@@ -52,6 +60,22 @@ class FromParams:
         return value
 
 
+def validate(annotation: Any, value: Any, path: str = "", run_time: Sequence[str] = ()) -> Any:
+    """The filled config of `value` read as `annotation`, checked as building it would be; nothing is built.
+
+    `run_time` names the keyword arguments the caller will pass when building (as `from_params(params,
+    **extras)` or `Lazy.construct(**kwargs)` would get them): they are not required from the config, and
+    the injectable ones among them count as given to every nested constructor. Inside a `Lazy[X]` block
+    the names in `X.run_time_arguments` are the ones its `construct` is given. `value` is not modified.
+    Raises one `ConfigurationError` with every problem found.
+    """
+    value = value.duplicate() if isinstance(value, Params) else _as_params(_copy(value), path)
+    explicit = dict.fromkeys(run_time)
+    injected = {name: None for name in run_time if name in INJECTABLE}
+    filled = build(annotation, value, path, injected, explicit, check=True)[1]
+    return json.loads(json.dumps(filled))  # as a config file holds it (a tuple default becomes a list)
+
+
 def to_params(obj: Any) -> Dict[str, Any]:
     """The filled config `obj` was built from (every default explicit)."""
     config = getattr(obj, _CONFIG_ATTRIBUTE, None)
@@ -65,15 +89,18 @@ def to_params(obj: Any) -> Dict[str, Any]:
 
 
 def build(annotation: Any, value: Any, path: str, injected: Dict[str, Any],
-          explicit: Optional[Dict[str, Any]] = None) -> Tuple[Any, Any]:
-    """Build `value` (plain JSON or `Params`) as `annotation`; returns (object, filled config)."""
+          explicit: Optional[Dict[str, Any]] = None, check: bool = False) -> Tuple[Any, Any]:
+    """Build `value` (plain JSON or `Params`) as `annotation`; returns (object, filled config).
+
+    With `check`, everything is read and checked but no constructor is called (the object is None).
+    """
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
 
     if annotation is Any or annotation is inspect.Parameter.empty:
         plain = value.as_dict() if isinstance(value, Params) else value
         return plain, plain
     if origin is Union:
-        return _build_union(args, value, path, injected)
+        return _build_union(args, value, path, injected, explicit, check)
     if value is None:
         raise ConfigurationError(f"expected {describe(annotation)}, found null", path)
     if origin is typing.Literal:
@@ -82,32 +109,36 @@ def build(annotation: Any, value: Any, path: str, injected: Dict[str, Any],
         return value, value
     if origin is Lazy:
         params = _expect_params(value, annotation, path)
+        if check:  # what `construct` will read, given the run-time arguments its base class declares
+            run_time = dict.fromkeys(getattr(args[0], "run_time_arguments", ()))
+            return build(args[0], params, path, injected, run_time, check)
         return Lazy(args[0], params, injected), params.as_dict()
     if origin in (list, collections.abc.Sequence, set, tuple):
-        return _build_collection(origin, args, annotation, value, path, injected)
+        return _build_collection(origin, args, annotation, value, path, injected, check)
     if origin in (dict, collections.abc.Mapping):
-        return _build_dict(args, annotation, value, path, injected)
+        return _build_dict(args, annotation, value, path, injected, check)
     if annotation in (int, float, bool, str):
         coerced = coerce_primitive(annotation, value, path)
         return coerced, coerced
     if isinstance(annotation, type) and issubclass(annotation, FromParams):
         params = _expect_params(value, annotation, path)
-        return _build_object(annotation, params, path, injected, explicit or {})
+        return _build_object(annotation, params, path, injected, explicit or {}, check)
     raise ConfigurationError(f"{describe(annotation)} cannot be built from a config", path)
 
 
-def _build_union(args: Tuple[Any, ...], value: Any, path: str, injected: Dict[str, Any]) -> Tuple[Any, Any]:
+def _build_union(args: Tuple[Any, ...], value: Any, path: str, injected: Dict[str, Any],
+                 explicit: Optional[Dict[str, Any]], check: bool) -> Tuple[Any, Any]:
     options = [arg for arg in args if arg is not type(None)]
     if value is None:
         if len(options) < len(args):
             return None, None
         raise ConfigurationError(f"expected {' or '.join(map(describe, options))}, found null", path)
     if len(options) == 1:
-        return build(options[0], value, path, injected)
+        return build(options[0], value, path, injected, explicit, check)
     errors: List[LmlabError] = []
     for option in options:  # first that fits wins; each try gets its own copy
         try:
-            return build(option, _copy(value), path, injected)
+            return build(option, _copy(value), path, injected, explicit, check)
         except ConfigurationError as err:
             errors.append(err)
     raise ConfigurationError(f"expected {' or '.join(map(describe, options))}, found {_found(value)} "
@@ -115,7 +146,7 @@ def _build_union(args: Tuple[Any, ...], value: Any, path: str, injected: Dict[st
 
 
 def _build_collection(origin: Any, args: Tuple[Any, ...], annotation: Any, value: Any, path: str,
-                      injected: Dict[str, Any]) -> Tuple[Any, Any]:
+                      injected: Dict[str, Any], check: bool) -> Tuple[Any, Any]:
     if not isinstance(value, (list, tuple)):
         raise ConfigurationError(f"expected {describe(annotation)}, found {_found(value)}", path)
     if origin is tuple and args and args[-1] is not Ellipsis:
@@ -129,7 +160,7 @@ def _build_collection(origin: Any, args: Tuple[Any, ...], annotation: Any, value
     for index, (item_type, item) in enumerate(zip(item_types, value)):
         item_path = join_path(path, index)
         try:
-            obj, fill = build(item_type, _as_params(item, item_path), item_path, injected)
+            obj, fill = build(item_type, _as_params(item, item_path), item_path, injected, check=check)
         except ConfigurationError as err:
             errors.append(err)
             continue
@@ -142,7 +173,7 @@ def _build_collection(origin: Any, args: Tuple[Any, ...], annotation: Any, value
 
 
 def _build_dict(args: Tuple[Any, ...], annotation: Any, value: Any, path: str,
-                injected: Dict[str, Any]) -> Tuple[Any, Any]:
+                injected: Dict[str, Any], check: bool) -> Tuple[Any, Any]:
     if isinstance(value, Params):
         value = value.params
     if not isinstance(value, dict):
@@ -152,7 +183,8 @@ def _build_dict(args: Tuple[Any, ...], annotation: Any, value: Any, path: str,
     for key, item in value.items():
         item_path = join_path(path, key)
         try:
-            built[key], filled[key] = build(value_type, _as_params(item, item_path), item_path, injected)
+            built[key], filled[key] = build(value_type, _as_params(item, item_path), item_path, injected,
+                                            check=check)
         except ConfigurationError as err:
             errors.append(err)
     if errors:
@@ -161,7 +193,7 @@ def _build_dict(args: Tuple[Any, ...], annotation: Any, value: Any, path: str,
 
 
 def _build_object(cls: type, params: Params, path: str, injected: Dict[str, Any],
-                  explicit: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
+                  explicit: Dict[str, Any], check: bool = False) -> Tuple[Any, Dict[str, Any]]:
     """Build a FromParams class: choose the implementation, then call its constructor."""
     from lmlab.common.registrable import Registrable  # registrable imports this module
 
@@ -185,26 +217,31 @@ def _build_object(cls: type, params: Params, path: str, injected: Dict[str, Any]
 
     if _overrides_from_params(chosen):
         snapshot = params.as_dict()
-        obj = chosen.from_params(params, **{**injected, **explicit})
+        if check:  # its own `from_params` decides what its keys mean: only the type can be checked here
+            filled.update(snapshot)
+            return None, filled
+        obj = typing.cast(Type[FromParams], chosen).from_params(params, **{**injected, **explicit})
         filled.update(snapshot)
         _remember(obj, filled)
         return obj, filled
 
     constructor = getattr(chosen, constructor_name) if constructor_name else chosen
-    kwargs, fills = _constructor_arguments(chosen, constructor_name, params, path, injected, explicit)
+    kwargs, fills = _constructor_arguments(chosen, constructor_name, params, path, injected, explicit, check)
     filled.update(fills)
+    if check:
+        return None, filled
     try:
         obj = constructor(**kwargs)
-    except LmlabError as err:
-        raise err.relocate(path)
-    except ValueError as err:
-        raise ConfigurationError(f"{chosen.__name__}: {err}", path or None) from err
+    except ConfigurationError as err:  # the constructor's own check of its arguments: locate it in the config
+        err.relocate(path)
+        raise
     _remember(obj, filled)
     return obj, filled
 
 
 def _constructor_arguments(cls: type, constructor_name: Optional[str], params: Params, path: str,
-                           injected: Dict[str, Any], explicit: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+                           injected: Dict[str, Any], explicit: Dict[str, Any],
+                           check: bool) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     kwargs: Dict[str, Any] = {}
     filled: Dict[str, Any] = {}
     errors: List[LmlabError] = []
@@ -219,7 +256,7 @@ def _constructor_arguments(cls: type, constructor_name: Optional[str], params: P
         elif name in params:
             try:
                 value = _as_params(params.pop(name), key_path)
-                kwargs[name], filled[name] = build(annotation, value, key_path, injected)
+                kwargs[name], filled[name] = build(annotation, value, key_path, injected, check=check)
             except ConfigurationError as err:
                 errors.append(err)
         elif name in injected:
@@ -243,7 +280,7 @@ def constructor_parameters(cls: type, constructor_name: Optional[str] = None) ->
     """{name: (annotation, default)} of the constructor, following `**kwargs` into base classes."""
     result: Dict[str, Tuple[Any, Any]] = {}
     functions = [getattr(cls, constructor_name)] if constructor_name else [
-        klass.__init__ for klass in cls.__mro__ if "__init__" in vars(klass) and klass is not object]
+        vars(klass)["__init__"] for klass in cls.__mro__ if "__init__" in vars(klass) and klass is not object]
     for function in functions:
         signature = inspect.signature(function)
         try:
@@ -370,7 +407,7 @@ def _is_json(value: Any) -> bool:
 
 def _overrides_from_params(cls: type) -> bool:
     method = getattr(cls, "from_params", None)
-    return getattr(method, "__func__", None) is not FromParams.from_params.__func__
+    return getattr(method, "__func__", None) is not vars(FromParams)["from_params"].__func__
 
 
 def _type_label(cls: type) -> str:

@@ -34,7 +34,7 @@ class Params(MutableMapping):
         self.history = history
 
     # --- reading -------------------------------------------------------------------------------
-    def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:  # type: ignore[override]
+    def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:
         """Remove and return `key`; a missing key without a default is a ConfigurationError."""
         if key not in self.params:
             if default is _NO_DEFAULT:

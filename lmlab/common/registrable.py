@@ -14,7 +14,7 @@ group `lmlab.plugins`) before it is reported, with a did-you-mean, as a config e
 """
 import importlib
 import re
-from typing import Callable, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Callable, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, cast
 
 from lmlab.common.errors import ConfigurationError, did_you_mean
 from lmlab.common.from_params import FromParams, check_constructor
@@ -26,7 +26,7 @@ class Registrable(FromParams):
     """Mixin giving a base class its own registry. See the module docstring."""
 
     # base class -> {name: (implementation, name of an alternative constructor or None)}
-    _registry: ClassVar[Dict[type, Dict[str, Tuple[type, Optional[str]]]]] = {}
+    _registry: ClassVar[Dict[Type["Registrable"], Dict[str, Tuple[type, Optional[str]]]]] = {}
     default_implementation: ClassVar[Optional[str]] = None
     """Name used when a config for this base omits `"type"`."""
 
@@ -36,7 +36,7 @@ class Registrable(FromParams):
             Registrable._registry.setdefault(cls, {})
 
     @classmethod
-    def registry_base(cls) -> Optional[type]:
+    def registry_base(cls) -> Optional[Type["Registrable"]]:
         """The class owning the registry `cls` belongs to (the nearest direct `Registrable` child)."""
         return next((klass for klass in cls.__mro__ if klass in Registrable._registry), None)
 
@@ -88,10 +88,10 @@ class Registrable(FromParams):
             f"(available: {', '.join(available) or 'none'}; see `lmlab list {cls.registry_name()}`)")
 
     @classmethod
-    def by_name(cls, name: str) -> Callable[..., "Registrable"]:
+    def by_name(cls: Type[R], name: str) -> Callable[..., R]:
         """The class registered as `name`, or its registered alternative constructor."""
         subclass, constructor = cls.resolve_class_name(name)
-        return getattr(subclass, constructor) if constructor else subclass
+        return cast(Callable[..., R], getattr(subclass, constructor) if constructor else subclass)
 
     @classmethod
     def is_registered(cls, name: str) -> bool:
@@ -116,7 +116,7 @@ class Registrable(FromParams):
         return None
 
 
-def registry_bases() -> List[type]:
+def registry_bases() -> List[Type[Registrable]]:
     """Every class that owns a registry, sorted by registry name."""
     return sorted(Registrable._registry, key=lambda base: base.registry_name())
 

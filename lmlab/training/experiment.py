@@ -1,21 +1,36 @@
 """`train_model`: everything `lmlab train` does, from a config to an archived model.
 
-Top-level config keys:
-    dataset_reader, validation_dataset_reader (optional), train_data_path, validation_data_path,
-    test_data_path, evaluate_on_test, datasets_for_vocab_creation, vocabulary, model, data_loader,
-    validation_data_loader, trainer, random_seed, numpy_seed, pytorch_seed.
+Top-level config keys: see `CONFIG_KEYS`.
+
+Order of work, and what a failure leaves on disk
+    1. `check_config` reads the whole config as building it will, without any data: keys, types,
+       registered names and required arguments of every block. Every problem of every block is reported
+       at once, before any file is read or written (`lmlab check` and `lmlab train --dry-run` stop here).
+    2. A new run is prepared in a hidden sibling folder `.{name}.tmp-XXXXXXXX`: data read, vocabulary
+       built and saved, model and trainer built, filled config written. Only then is it renamed to the
+       run folder; with `--force` the old run is moved aside and deleted at that moment, not before. A
+       mistake found while preparing leaves no new folder and an existing run untouched.
+    3. Training writes into the run folder itself: the model and trainer are given its final path (their
+       constructors write nothing, so they can be built before it exists), and the checkpoints they
+       write stay valid. A run whose training fails before its first checkpoint is removed, since there
+       is nothing to recover and retrying should just work; from the first checkpoint on a failed or
+       killed run stays for `--recover`, which continues in place. (A process killed before its first
+       checkpoint cannot clean up: its folder has no checkpoint, and `--recover` starts from the beginning.)
 """
+import contextlib
 import copy
 import json
 import logging
+import os
+import secrets
 import shutil
 from itertools import chain
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.errors import ConfigurationError, LmlabError
 from lmlab.common.file_utils import atomic_write
-from lmlab.common.from_params import to_params
+from lmlab.common.from_params import validate
 from lmlab.common.lazy import Lazy
 from lmlab.common.params import Params, merge_overrides
 from lmlab.common.util import set_seeds
@@ -24,6 +39,7 @@ from lmlab.data.dataset_readers.dataset_reader import DatasetReader
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.models.archival import CONFIG_NAME, VOCABULARY_NAME, archive_model
 from lmlab.models.model import Model
+from lmlab.training.checkpointer import Checkpointer
 from lmlab.training.gradient_descent_trainer import evaluate_model
 from lmlab.training.trainer import Trainer
 
@@ -31,135 +47,214 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_LOADER: Dict[str, Any] = {"batch_size": 32}
 
-TOP_LEVEL_KEYS = ["dataset_reader", "validation_dataset_reader", "train_data_path", "validation_data_path",
-                  "test_data_path", "evaluate_on_test", "datasets_for_vocab_creation", "vocabulary", "model",
-                  "data_loader", "validation_data_loader", "trainer", "random_seed", "numpy_seed", "pytorch_seed"]
+_REQUIRED = object()
+
+CONFIG_KEYS: Dict[str, Tuple[Any, Any, Tuple[str, ...]]] = {
+    "dataset_reader": (DatasetReader, _REQUIRED, ()),
+    "validation_dataset_reader": (Optional[DatasetReader], None, ()),
+    "train_data_path": (str, _REQUIRED, ()),
+    "validation_data_path": (Optional[str], None, ()),
+    "test_data_path": (Optional[str], None, ()),
+    "data_loader": (DataLoader, DEFAULT_DATA_LOADER, DataLoader.run_time_arguments),
+    "validation_data_loader": (Optional[DataLoader], None, DataLoader.run_time_arguments),
+    "datasets_for_vocab_creation": (Optional[List[str]], None, ()),
+    "vocabulary": (Vocabulary, {}, ("instances",)),
+    "model": (Model, _REQUIRED, ("vocab", "serialization_dir")),
+    "trainer": (Trainer, {}, Trainer.run_time_arguments),
+    "evaluate_on_test": (bool, False, ()),
+    "random_seed": (int, 13370, ()),
+    "numpy_seed": (int, 1337, ()),
+    "pytorch_seed": (int, 133, ()),
+}
+"""Top-level keys, in the order a run builds them: (annotation, default, the run-time arguments
+`train_model` builds the block with). A key set to null takes its default."""
 
 
-def prepare_serialization_dir(serialization_dir: Path, recover: bool, force: bool) -> None:
-    """Refuse to clobber a previous run unless `force`; `recover` needs the previous run."""
-    if recover and force:
-        raise ConfigurationError("use either --recover or --force, not both")
-    exists = serialization_dir.is_dir() and any(serialization_dir.iterdir())
-    if recover:
-        if not (serialization_dir / CONFIG_NAME).is_file():
-            raise ConfigurationError(f"nothing to recover: {serialization_dir / CONFIG_NAME} does not exist")
-        return
-    if exists:
-        if not force:
-            raise ConfigurationError(f"serialization directory {serialization_dir} is not empty; "
-                                     "use --recover to continue that run or --force to overwrite it")
-        shutil.rmtree(serialization_dir)
-    serialization_dir.mkdir(parents=True, exist_ok=True)
+def check_config(params: Params, cuda_device: Optional[int] = None) -> Dict[str, Any]:
+    """The filled config of a training run (every default explicit), checked without reading any data.
+
+    Every block is read as `train_model` will build it (`lmlab.common.from_params.validate`), and one
+    `ConfigurationError` lists every problem of every block. `cuda_device` (given on the command line)
+    replaces `trainer.cuda_device`. `params` is not modified. This is the config a run writes.
+    """
+    raw = params.as_dict()
+    if cuda_device is not None:
+        raw = merge_overrides({**raw, "trainer": raw.get("trainer") or {}}, {"trainer.cuda_device": cuda_device})
+    errors: List[LmlabError] = []
+    try:
+        Params({k: v for k, v in raw.items() if k not in CONFIG_KEYS}).assert_empty("the config",
+                                                                                  allowed=list(CONFIG_KEYS))
+    except ConfigurationError as err:
+        errors.append(err)
+    filled: Dict[str, Any] = {}
+    for key, (annotation, default, run_time) in CONFIG_KEYS.items():
+        value = default if raw.get(key) is None else raw[key]
+        if value is _REQUIRED:
+            errors.append(ConfigurationError("missing required key", key))
+            continue
+        try:
+            filled[key] = validate(annotation, value, key, run_time)
+        except ConfigurationError as err:
+            errors.append(err)
+    datasets = ["train"] + [name for name in ("validation", "test") if raw.get(f"{name}_data_path")]
+    for index, name in enumerate(filled.get("datasets_for_vocab_creation") or []):
+        if name not in datasets:
+            errors.append(ConfigurationError(f'no "{name}" data (have: {", ".join(datasets)})',
+                                             f"datasets_for_vocab_creation[{index}]"))
+    if errors:
+        raise ConfigurationError.combine(errors)
+    return filled
 
 
 def train_model(params: Params, serialization_dir: str, recover: bool = False, force: bool = False,
                 cuda_device: Optional[int] = None) -> Model:
-    """Train from `params` into `serialization_dir` and write `model.tar.gz`; returns the best model."""
-    directory = Path(serialization_dir)
-    prepare_serialization_dir(directory, recover, force)
-    if cuda_device is not None:
-        trainer_config = params.params.setdefault("trainer", {})
-        if not isinstance(trainer_config, dict):
-            raise ConfigurationError("expected an object", "trainer")
-        trainer_config["cuda_device"] = cuda_device
-    raw = params.as_dict()
-    blocks = {key: params.pop(key, None) for key in TOP_LEVEL_KEYS}
-    params.assert_empty("the config", allowed=TOP_LEVEL_KEYS)  # top-level typos fail before any work
-    for required in ("dataset_reader", "train_data_path", "model"):
-        if blocks[required] is None:
-            raise ConfigurationError("missing required key", required)
-    set_seeds(*(_seed(blocks, key, default) for key, default in
-                (("random_seed", 13370), ("numpy_seed", 1337), ("pytorch_seed", 133))))
+    """Train from `params` into `serialization_dir` and write `model.tar.gz`; returns the best model.
 
-    reader = DatasetReader.from_params(blocks["dataset_reader"])
-    validation_reader = DatasetReader.from_params(blocks["validation_dataset_reader"]) \
-        if blocks["validation_dataset_reader"] is not None else reader
-    loader_config = blocks["data_loader"].as_dict() if blocks["data_loader"] is not None else None
-    validation_config = evaluation_loader_config(
-        blocks["validation_data_loader"].as_dict() if blocks["validation_data_loader"] is not None else None,
-        loader_config)
-    train_path = _path(blocks, "train_data_path")
-    loaders = {"train": build_data_loader(loader_config or DEFAULT_DATA_LOADER, reader, train_path)}
-    validation_path = _path(blocks, "validation_data_path")
-    if validation_path:
-        loaders["validation"] = build_data_loader(validation_config, validation_reader, validation_path)
-    test_path = _path(blocks, "test_data_path")
-    if test_path:
-        loaders["test"] = build_data_loader(validation_config, validation_reader, test_path)
+    See the module docstring for the order of work and what a failure leaves on disk.
+    """
+    if recover and force:
+        raise ConfigurationError("use either --recover or --force, not both")
+    config = check_config(params, cuda_device)
+    directory = Path(os.path.abspath(serialization_dir))  # a real name, so its siblings can be made
+    if recover:
+        if not (directory / CONFIG_NAME).is_file():
+            raise ConfigurationError(f"nothing to recover: {directory / CONFIG_NAME} does not exist")
+        return _train(_prepare(config, directory, directory, recover=True), config, directory, recover=True)
+    _check_new_run_directory(directory, force)
+    with _staging_directory(directory) as staging:
+        run = _prepare(config, staging, directory, recover=False)
+        _move_into_place(staging, directory, force)
+    try:
+        return _train(run, config, directory, recover=False)
+    except BaseException:
+        if Checkpointer(str(directory)).latest() is None:  # nothing to recover: leave no folder behind
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
 
-    vocab = _vocabulary(blocks, loaders, directory, recover)
+
+class _Run(NamedTuple):
+    reader: DatasetReader
+    loaders: Dict[str, DataLoader]
+    model: Model
+    trainer: Trainer
+
+
+def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bool) -> _Run:
+    """Read the data and build everything; the vocabulary and config go to `workdir`, while the model and
+    trainer are given the run folder `directory`, where they will write once training starts."""
+    set_seeds(config["random_seed"], config["numpy_seed"], config["pytorch_seed"])
+    reader = DatasetReader.from_params(_block(config, "dataset_reader"))
+    validation_reader = DatasetReader.from_params(_block(config, "validation_dataset_reader")) \
+        if config["validation_dataset_reader"] is not None else reader
+    validation_config = evaluation_loader_config(config["validation_data_loader"], config["data_loader"])
+    validation_block = "validation_data_loader" if config["validation_data_loader"] is not None else "data_loader"
+    loaders = {"train": build_data_loader(config["data_loader"], reader, config["train_data_path"])}
+    for name in ("validation", "test"):
+        if config[f"{name}_data_path"]:
+            loaders[name] = build_data_loader(validation_config, validation_reader, config[f"{name}_data_path"],
+                                              validation_block)
+    vocab = _vocabulary(config, loaders, workdir, recover)
     for loader in loaders.values():
         loader.index_with(vocab)
-    model = Model.from_params(blocks["model"], vocab=vocab, serialization_dir=str(directory))
-    trainer = Trainer.from_params(blocks["trainer"] or Params({}, "trainer"), model=model,
-                                  data_loader=loaders["train"], validation_data_loader=loaders.get("validation"),
-                                  serialization_dir=str(directory))
-    config = {**raw, "dataset_reader": to_params(reader), "model": to_params(model), "trainer": to_params(trainer),
-              "data_loader": to_params(loaders["train"])}
-    if blocks["validation_dataset_reader"] is not None:
-        config["validation_dataset_reader"] = to_params(validation_reader)
-    _write_or_check_config(directory, config, recover)
-    if recover and not trainer.resume():
-        logger.info("no checkpoint in %s: starting from the beginning", directory)
+    model = Model.from_params(_block(config, "model"), vocab=vocab, serialization_dir=str(directory))
+    trainer = Trainer.from_params(_block(config, "trainer"), model=model, data_loader=loaders["train"],
+                                  validation_data_loader=loaders.get("validation"), serialization_dir=str(directory))
+    _write_or_check_config(workdir, config, recover)
+    return _Run(reader, loaders, model, trainer)
 
+
+def _train(run: _Run, config: Dict[str, Any], directory: Path, recover: bool) -> Model:
+    model = run.model
+    if recover and not run.trainer.resume():
+        logger.info("no checkpoint in %s: starting from the beginning", directory)
     try:
-        metrics = trainer.train()
+        metrics = run.trainer.train()
     except KeyboardInterrupt:
         if (directory / "best.th").is_file():
-            archive_model(directory, config, model, reader, weights=directory / "best.th")
+            archive_model(directory, config, model, run.reader, weights=directory / "best.th")
         raise
     if (directory / "best.th").is_file():
         model.load_state_dict(_load_weights(directory / "best.th"))
-    archive_model(directory, config, model, reader)
-    if "test" in loaders and blocks["evaluate_on_test"]:
-        test_metrics = evaluate_model(model, loaders["test"], model.device(),
-                                      progress_bar=False)
+    archive_model(directory, config, model, run.reader)
+    if "test" in run.loaders and config["evaluate_on_test"]:
+        test_metrics = evaluate_model(model, run.loaders["test"], model.device(), progress_bar=False)
         metrics.update({f"test_{k}": v for k, v in test_metrics.items()})
         with atomic_write(directory / "metrics.json") as stream:
             json.dump(metrics, stream, indent=2)
     return model
 
 
-def _seed(blocks: Dict[str, Any], key: str, default: int) -> Optional[int]:
-    value = blocks[key]
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigurationError(f"expected int, found {type(value).__name__}", key)
-    return value
+def _block(config: Dict[str, Any], key: str) -> Params:
+    return Params(copy.deepcopy(config[key]), key)
 
 
-def _path(blocks: Dict[str, Any], key: str) -> Optional[str]:
-    value = blocks[key]
-    if value is not None and not isinstance(value, str):
-        raise ConfigurationError(f"expected str, found {type(value).__name__}", key)
-    return value
+def _check_new_run_directory(directory: Path, force: bool) -> None:
+    """A new run may go where nothing is, or an empty folder, or (with `force`) a previous run."""
+    if directory.exists() and not directory.is_dir():
+        raise ConfigurationError(f"serialization directory {directory} exists and is not a directory")
+    if directory.is_dir() and any(directory.iterdir()) and not force:
+        raise ConfigurationError(f"serialization directory {directory} is not empty; "
+                                 "use --recover to continue that run or --force to overwrite it")
+
+
+@contextlib.contextmanager
+def _staging_directory(directory: Path) -> Iterator[Path]:
+    """A new hidden folder beside `directory` (same file system, so it can be renamed into place);
+    removed if the block fails."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = directory.parent / f".{directory.name}.tmp-{secrets.token_hex(4)}"
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _move_into_place(staging: Path, directory: Path, force: bool) -> None:
+    """Rename `staging` to `directory`. Whatever is at `directory` (an empty folder, or a previous run
+    with --force) is first moved aside, and deleted only once the new run is in place."""
+    _check_new_run_directory(directory, force)  # again: another process may have written there meanwhile
+    if not directory.exists():
+        os.rename(staging, directory)
+        return
+    aside = staging.with_name(staging.name.replace(".tmp-", ".old-", 1))
+    os.rename(directory, aside)
+    try:
+        os.rename(staging, directory)
+    except BaseException:
+        os.rename(aside, directory)
+        raise
+    shutil.rmtree(aside)
 
 
 def evaluation_loader_config(validation: Optional[Dict[str, Any]],
                              training: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The data loader config for validation, test and `lmlab evaluate`: the `validation_data_loader`
-    block if given, else the training one without shuffling."""
-    return validation or merge_overrides(training or DEFAULT_DATA_LOADER, {"shuffle": False})
+    block if given, else the training one without shuffling and without `batches_per_epoch` (evaluation
+    covers the data exactly once)."""
+    if validation:
+        return validation
+    config = merge_overrides(training or DEFAULT_DATA_LOADER, {"shuffle": False})
+    config.pop("batches_per_epoch", None)
+    return config
 
 
-def build_data_loader(config: Dict[str, Any], reader: DatasetReader, data_path: str) -> DataLoader:
-    """A data loader from its config (errors located under `data_loader`) for `reader` and `data_path`."""
-    lazy: Lazy[DataLoader] = Lazy(DataLoader, Params(copy.deepcopy(config), "data_loader"))
+def build_data_loader(config: Dict[str, Any], reader: DatasetReader, data_path: str,
+                      path: str = "data_loader") -> DataLoader:
+    """A data loader from its config (errors located under `path`) for `reader` and `data_path`."""
+    lazy: Lazy[DataLoader] = Lazy(DataLoader, Params(copy.deepcopy(config), path))
     return lazy.construct(reader=reader, data_path=data_path)
 
 
-def _vocabulary(blocks: Dict[str, Any], loaders: Dict[str, DataLoader], directory: Path, recover: bool) -> Vocabulary:
+def _vocabulary(config: Dict[str, Any], loaders: Dict[str, DataLoader], directory: Path,
+                recover: bool) -> Vocabulary:
     vocab_dir = directory / VOCABULARY_NAME
     if recover and vocab_dir.is_dir():
         return Vocabulary.from_files(str(vocab_dir))
-    datasets: List[str] = blocks["datasets_for_vocab_creation"] or list(loaders)
-    unknown = [name for name in datasets if name not in loaders]
-    if unknown:
-        raise ConfigurationError(f'no "{unknown[0]}" data (have: {", ".join(loaders)})', "datasets_for_vocab_creation")
+    datasets: List[str] = config["datasets_for_vocab_creation"] or list(loaders)  # names checked by check_config
     instances = chain.from_iterable(loaders[name].iter_instances() for name in datasets)
-    vocab = Vocabulary.from_params(blocks["vocabulary"] or Params({}, "vocabulary"), instances=instances)
+    vocab = Vocabulary.from_params(_block(config, "vocabulary"), instances=instances)
     vocab.save_to_files(str(vocab_dir))
     return vocab
 

@@ -1,8 +1,10 @@
+import copy
 from typing import Any, Dict, List, Literal, Optional, Set, Tuple, Union
 
 import pytest
 
-from lmlab.common import ConfigurationError, FromParams, Lazy, Params, Registrable, to_params
+from lmlab.common import ConfigurationError, FromParams, InputError, Lazy, LmlabError, Params, Registrable, to_params
+from lmlab.common.from_params import validate
 
 
 class Vocab:
@@ -106,6 +108,8 @@ def test_missing_required_and_missing_type():
 
 
 class Optimizer(Registrable):
+    run_time_arguments = ("parameters",)
+
     def __init__(self, parameters: List[float], lr: float) -> None:
         self.parameters, self.lr = parameters, lr
 
@@ -158,20 +162,82 @@ def test_overridden_from_params_is_used_for_nested_objects():
     assert HasCustom.from_params({"custom": {"numbers": [1, 2, 3]}}).custom.total == 6
 
 
-def test_constructor_value_error_becomes_located_config_error():
+def test_only_configuration_errors_from_a_constructor_are_located_in_the_config():
     class Checked(FromParams):
         def __init__(self, size: int) -> None:
-            if size <= 0:
+            if size == 0:
+                raise ConfigurationError("must not be 0", "size")
+            if size < 0:
                 raise ValueError(f"size must be positive, got {size}")
+            if size > 100:
+                raise InputError("no such file or folder", "data/nope.txt")
 
     class Outer(FromParams):
         def __init__(self, inner: Checked) -> None:
             self.inner = inner
 
     with pytest.raises(ConfigurationError) as info:
+        Outer.from_params({"inner": {"size": 0}})
+    assert str(info.value) == "config error at inner.size: must not be 0"
+    # any other exception is not a config mistake: it reaches the caller unchanged, as the bug it is
+    with pytest.raises(ValueError, match="^size must be positive, got -1$") as bug:
         Outer.from_params({"inner": {"size": -1}})
-    assert str(info.value) == "config error at inner: Checked: size must be positive, got -1"
-    assert isinstance(info.value.__cause__, ValueError)
+    assert not isinstance(bug.value, LmlabError)
+    # an input error names its file; it is not relocated to the config path being built
+    with pytest.raises(InputError) as missing:
+        Outer.from_params({"inner": {"size": 101}})
+    assert str(missing.value) == "input error at data/nope.txt: no such file or folder"
+
+
+class Explodes(Layer):
+    """Must never be constructed by `validate`."""
+
+    def __init__(self, size: int, vocab: Vocab) -> None:
+        raise AssertionError("validate constructed an object")
+
+
+Layer.register("explodes")(Explodes)
+
+
+def test_validate_reports_what_building_reports_and_constructs_nothing():
+    config = _net_config()
+    config["encoder"]["layers"][0]["activaton"] = "tanh"
+    config["encoder"]["layers"][1]["layers"][0]["size"] = "three"
+    config["shape"] = [1]
+    config["droput"] = 0.1
+    with pytest.raises(ConfigurationError) as built:
+        Net.from_params(copy.deepcopy(config))
+    with pytest.raises(ConfigurationError) as checked:
+        validate(Net, config, "net")
+    assert [line.replace("at net.", "at ") for line in checked.value.lines()] == built.value.lines()
+    assert len(built.value.lines()) == 4
+    # a valid config: the filled config is the one building writes, and nothing was constructed or consumed
+    config = {**_net_config(), "mode": "mean"}
+    config["encoder"]["layers"].append({"type": "explodes", "size": 1})
+    given = copy.deepcopy(config)
+    filled = validate(Net, Params(config), run_time=("vocab",))
+    assert config == given
+    del config["encoder"]["layers"][-1], filled["encoder"]["layers"][-1]
+    assert filled == to_params(Net.from_params(config))
+    # without `vocab` among the run-time arguments, what building would say
+    with pytest.raises(ConfigurationError) as info:
+        validate(Stack, {"layers": [{"type": "explodes", "size": 1}]})
+    assert str(info.value) == "config error at layers[0].vocab: missing required key (Vocab) for Explodes"
+
+
+def test_validate_checks_lazy_blocks_with_their_run_time_arguments():
+    assert validate(Trainer, {"optimizer": {"type": "sgd"}}) == \
+        {"optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.0}, "num_epochs": 1}
+    with pytest.raises(ConfigurationError) as info:
+        validate(Trainer, {"optimizer": {"type": "sgd", "lr": "x", "parameters": [1.0]}, "num_epochs": "2"},
+                 "trainer")
+    assert info.value.lines() == [
+        "config error at trainer.optimizer.parameters: is set by lmlab at run time; remove it from the config",
+        'config error at trainer.optimizer.lr: expected float, found str "x"',
+        'config error at trainer.num_epochs: expected int, found str "2"']
+    with pytest.raises(ConfigurationError, match='at optimizer.type: unknown Optimizer "sdg"; did you mean "sgd"'):
+        validate(Optional[Trainer], {"optimizer": {"type": "sdg"}})
+    assert validate(Optional[Trainer], None) is None
 
 
 def test_filled_config_round_trip():

@@ -3,6 +3,7 @@ from typing import List, Optional
 
 import torch
 
+from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 from lmlab.modules.util import reverse_padded_rows, zero_padding
 
@@ -40,9 +41,10 @@ class BidirectionalLmLstm(Seq2SeqEncoder):
                  dropout: float = 0.0, use_skip_connections: bool = False, return_all_layers: bool = False) -> None:
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f"expected at least 1 layer, found {num_layers}")
+            raise ConfigurationError(f"expected at least 1 layer, found {num_layers}", "num_layers")
         if projection_dim is not None and not 0 < projection_dim < hidden_size:
-            raise ValueError(f"projection_dim must be in (0, hidden_size={hidden_size}), found {projection_dim}")
+            raise ConfigurationError(f"must be in (0, hidden_size={hidden_size}), found {projection_dim}",
+                                     "projection_dim")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers

@@ -4,6 +4,7 @@ from typing import Any, Optional
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 from lmlab.modules.util import zero_padding
 
@@ -44,7 +45,8 @@ class _RecurrentEncoder(Seq2SeqEncoder):
                  dropout: float = 0.0, stateful: bool = False) -> None:
         super().__init__()
         if stateful and bidirectional:
-            raise ValueError("a bidirectional encoder cannot carry state (stateful=true needs bidirectional=false)")
+            raise ConfigurationError("a bidirectional encoder cannot carry state (stateful=true needs "
+                                     "bidirectional=false)", "stateful")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers

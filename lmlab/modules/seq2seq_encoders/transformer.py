@@ -84,7 +84,7 @@ class TransformerStack(torch.nn.Module):
                  dropout: float, positional_encoding: str, max_length: int, direction: str = "forward") -> None:
         super().__init__()
         if direction not in ("forward", "backward"):
-            raise ValueError(f'direction must be "forward" or "backward", found "{direction}"')
+            raise ConfigurationError(f'expected "forward" or "backward", found "{direction}"', "direction")
         self.input_dim = input_dim
         self.num_layers = num_layers
         self.direction = direction

@@ -5,6 +5,7 @@ from typing import Optional, Tuple
 import torch
 from torch.nn import functional as F
 
+from lmlab.common.errors import ConfigurationError
 from lmlab.modules.softmax_losses.softmax_loss import SoftmaxLoss
 
 
@@ -44,7 +45,8 @@ class LogUniformSampler(torch.nn.Module):
     def __init__(self, num_words: int, num_samples: int) -> None:
         super().__init__()
         if not 0 < num_samples < num_words:
-            raise ValueError(f"num_samples must be in [1, num_words - 1] = [1, {num_words - 1}], found {num_samples}")
+            raise ConfigurationError(f"must be in [1, num_words - 1] = [1, {num_words - 1}], found {num_samples}",
+                                     "num_samples")
         self.num_words = num_words
         self.num_samples = num_samples
         ids = torch.arange(num_words, dtype=torch.float64)

@@ -61,8 +61,8 @@ class Embedding(TokenEmbedder):
                                          "num_embeddings")
             num_embeddings = vocab.get_vocab_size(vocab_namespace)
         if embedding_dim < 1 or num_embeddings < 1:
-            raise ValueError(f"expected positive embedding_dim and num_embeddings, found {embedding_dim} and "
-                             f"{num_embeddings}")
+            raise ConfigurationError(f"expected positive embedding_dim and num_embeddings, found {embedding_dim} and "
+                                     f"{num_embeddings}", "embedding_dim" if embedding_dim < 1 else "num_embeddings")
         if padding_index is not None and not 0 <= padding_index < num_embeddings:
             raise ConfigurationError(f"expected an index in [0, {num_embeddings}), found {padding_index}",
                                      "padding_index")
