@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, List, Optional, TypeVar, Union
@@ -63,24 +64,33 @@ class InternalError(Exception):
 
 
 class PredictionService:
-    """The predictor behind the endpoints: validation on a thread pool, predictions through the micro-batcher."""
+    """The predictor behind the endpoints: `validate` on its own thread (tokenising a large body takes a while,
+    and the event loop must not wait for it), `predict_requests` through the micro-batcher on the model
+    thread. So a predictor's `validate` may run while its `predict_requests` runs, never two at once."""
 
     def __init__(self, predictor: Predictor, settings: ServerSettings, metrics: ServerMetrics) -> None:
         self.predictor = predictor
         self.batcher = MicroBatcher(predictor.predict_requests, settings.max_batch_size, settings.max_wait_ms,
                                     metrics.observe_batch)
+        self._validation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmlab-validate")
+
+    def start(self) -> None:
+        self.batcher.start()
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        self._validation.shutdown(wait=True)
 
     async def predict(self, inputs: JsonDict) -> JsonDict:
         """One input's output; an invalid input raises the predictor's `LmlabError`."""
         return await self.batcher.submit(await self.validate(inputs))
 
     async def validate(self, inputs: JsonDict) -> Any:
-        # Tokenising a large body takes a while: keep it off the event loop.
-        return await asyncio.to_thread(self.predictor.validate, inputs)
+        return await asyncio.get_running_loop().run_in_executor(self._validation, self.predictor.validate, inputs)
 
     async def predict_each(self, items: List[JsonDict]) -> List[Union[JsonDict, LmlabError]]:
         """Each item's output, or its validation error; valid items join the micro-batches separately."""
-        validated = await asyncio.to_thread(self._validate_each, items)
+        validated = await asyncio.get_running_loop().run_in_executor(self._validation, self._validate_each, items)
         return await asyncio.gather(*(self._answer(request) for request in validated))
 
     async def _answer(self, request: Any) -> Union[JsonDict, LmlabError]:
@@ -106,11 +116,11 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.batcher.start()
+        service.start()
         try:
             yield
         finally:
-            await service.batcher.close()
+            await service.close()
 
     app = FastAPI(title="lmlab", version=VERSION, lifespan=lifespan,
                   description=f"lmlab serving a {info['predictor']} predictor")

@@ -1,0 +1,167 @@
+"""Serving under load: `lmlab serve` with micro-batching vs batch-1 serving, on loopback.
+
+    python benchmarks/serve_load.py [--archive model.tar.gz] [--clients 32] [--seconds 30]
+                                    [--max-batch-size 32] [--max-wait-ms 5]
+
+Starts `lmlab serve` twice (micro-batching with --max-batch-size, then --max-batch-size 1), and each time
+runs `--clients` concurrent clients for `--seconds`: each sends POST /predict (a 20-token prompt from
+the validation text, sentence score and top-5 next words), waits for the answer, and sends the next.
+Prints requests/s, p50/p99 latency and the mean batch size (from /metrics) for both, and the ratio.
+Target (issue 12): micro-batching >= 3x the requests/s of batch-1 serving at 32 clients, p99 < 1 s,
+for the WikiText-2 LSTM on a CPU.
+
+Without --archive: the WikiText-2 LSTM of configs/lm/wikitext2_lstm.jsonnet (full training vocabulary,
+33k words; WIKITEXT2_DIR or ../shared) trained for a few batches only, since throughput does not depend
+on the weights (cached in --workdir); without the corpus, the tiny fixture LM. The clients run in this
+process and share the CPU with the server: on a small machine the figures include their cost.
+"""
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import httpx
+import torch
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[1]
+WIKITEXT2 = Path(os.environ.get("WIKITEXT2_DIR", ROOT.parent / "shared" / "data" / "wikitext-2"))
+TINY_TEXT = ROOT / "fixtures" / "data" / "tiny_lm" / "valid.txt"
+PROMPT_TOKENS = 20
+
+
+def default_archive(workdir: Path) -> Tuple[Path, Path]:
+    """(archive, text to draw prompts from): a barely trained WikiText-2 LSTM, else the tiny fixture LM."""
+    if (WIKITEXT2 / "train.txt").exists():
+        run, config, text = workdir / "wikitext2_lstm", ROOT / "configs" / "lm" / "wikitext2_lstm.jsonnet", \
+            WIKITEXT2 / "valid.txt"
+        # Train on 100 validation windows; the vocabulary comes from the whole training file (read as "test").
+        overrides = {"train_data_path": str(text), "validation_data_path": None,
+                     "test_data_path": str(WIKITEXT2 / "train.txt"), "evaluate_on_test": False,
+                     "datasets_for_vocab_creation": ["test"], "dataset_reader": {"max_instances": 100},
+                     "trainer": {"num_epochs": 1, "learning_rate_scheduler": None, "progress_bar": False,
+                                 "checkpoint_every_n_batches": None}}
+        env = {"WIKITEXT2_DIR": str(WIKITEXT2)}
+    else:
+        run, config, text = workdir / "lm_tiny", ROOT / "fixtures" / "configs" / "lm_tiny.jsonnet", TINY_TEXT
+        overrides, env = {}, {"LMLAB_FIXTURES": str(ROOT / "fixtures")}
+    archive = run / "model.tar.gz"
+    if not archive.exists():
+        print(f"training {config.name} into {run} (once; reused from then on)", flush=True)
+        subprocess.run([sys.executable, "-m", "lmlab", "train", str(config), "-s", str(run), "--force",
+                        "-o", json.dumps(overrides)], env={**os.environ, **env}, check=True,
+                       stdout=subprocess.DEVNULL)
+    return archive, text
+
+
+def prompts(text: Path, count: int = 512) -> List[str]:
+    """`count` prompts of PROMPT_TOKENS whitespace tokens, cut from consecutive lines of `text`."""
+    words = text.read_text(encoding="utf-8").split()
+    step = max(1, (len(words) - PROMPT_TOKENS) // count)
+    return [" ".join(words[i:i + PROMPT_TOKENS]) for i in range(0, step * count, step)][:count]
+
+
+def start_server(archive: Path, max_batch_size: int, max_wait_ms: float) -> Tuple[subprocess.Popen, str]:
+    server = subprocess.Popen([sys.executable, "-m", "lmlab", "serve", str(archive), "--port", "0",
+                               "--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms)],
+                              stderr=subprocess.PIPE, text=True)
+    assert server.stderr is not None
+    for line in server.stderr:
+        found = re.search(r"serving .* at (http://[\d.]+:\d+)/", line)
+        if found:
+            return server, found.group(1)
+    raise RuntimeError(f"lmlab serve exited with {server.wait()} before listening")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)
+    server.communicate(timeout=120)
+
+
+async def load(url: str, bodies: List[Dict], clients: int, seconds: float) -> List[float]:
+    """Latencies (s) of the requests `clients` closed-loop clients complete in `seconds`."""
+    latencies: List[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+
+        async def one_client(offset: int) -> None:
+            nonlocal failures
+            i = offset
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.post("/predict", json=bodies[i % len(bodies)])
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    failures += 1
+                i += clients
+
+        await asyncio.gather(*(one_client(k) for k in range(clients)))
+    if failures:
+        print(f"  warning: {failures} requests failed")
+    return latencies
+
+
+def mean_batch_size(url: str) -> float:
+    values = {sample.name: sample.value for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+              for sample in family.samples}
+    return values["lmlab_batch_size_sum"] / max(values["lmlab_batch_size_count"], 1)
+
+
+def run_mode(archive: Path, bodies: List[Dict], max_batch_size: int, args: argparse.Namespace) -> Dict[str, float]:
+    server, url = start_server(archive, max_batch_size, args.max_wait_ms)
+    try:
+        asyncio.run(load(url, bodies, args.clients, min(2.0, args.seconds)))  # warm-up, not counted
+        before = time.perf_counter()
+        latencies = asyncio.run(load(url, bodies, args.clients, args.seconds))
+        elapsed = time.perf_counter() - before
+        batch = mean_batch_size(url)
+    finally:
+        stop_server(server)
+    cuts = statistics.quantiles(latencies, n=100)
+    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50": cuts[49], "p99": cuts[98],
+            "batch": batch}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", type=Path, help="model.tar.gz to serve (default: see the module docstring)")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/lmlab-serve-load"))
+    args = parser.parse_args()
+
+    if args.archive:
+        archive = args.archive
+        text = WIKITEXT2 / "valid.txt" if (WIKITEXT2 / "valid.txt").exists() else TINY_TEXT
+    else:
+        archive, text = default_archive(args.workdir)
+    bodies = [{"sentence": prompt, "top_k": 5} for prompt in prompts(text)]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; serving {archive}")
+    print(f"{args.clients} clients x {args.seconds:g} s, POST /predict ({PROMPT_TOKENS}-token prompt, score + top-5)")
+    results = {}
+    for name, size in ((f"micro-batching (max {args.max_batch_size})", args.max_batch_size), ("batch 1", 1)):
+        results[name] = run_mode(archive, bodies, size, args)
+    print(f"\n{'mode':<28}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'mean batch':>12}")
+    for name, r in results.items():
+        print(f"{name:<28}{r['requests']:>10d}{r['rps']:>10.1f}{1000 * r['p50']:>10.1f}{1000 * r['p99']:>10.1f}"
+              f"{r['batch']:>12.1f}")
+    batched, single = results.values()
+    print(f"\nratio micro-batching / batch 1: {batched['rps'] / single['rps']:.2f}x requests/s "
+          f"(target >= 3x, p99 < 1000 ms)")
+
+
+if __name__ == "__main__":
+    main()
