@@ -162,7 +162,7 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
         if not items:
             raise RequestError(422, "empty list")
         outputs = await guarded(request, service.predict_each(items))
-        return JSONResponse([error_json(output, f"{REQUEST}[{i}]") for i, output in enumerate(outputs)])
+        return JSONResponse([_item_json(output, f"{REQUEST}[{i}]") for i, output in enumerate(outputs)])
 
     @app.post("/generate", openapi_extra=_json_body({"sentence": "the cat", "max_tokens": 20, "temperature": 0.8,
                                                      "stream": True}))
@@ -199,7 +199,7 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
     return app
 
 
-def error_json(output: Union[JsonDict, LmlabError], location: str) -> JsonDict:
+def _item_json(output: Union[JsonDict, LmlabError], location: str) -> JsonDict:
     return {"error": error_text(output, location)} if isinstance(output, LmlabError) else output
 
 
