@@ -3,7 +3,9 @@
 `meta.json` records the lmlab version and the plugin distributions (name, version) whose components
 the model and its dataset reader use. Loading never executes code from the archive: members are
 extracted with tarfile's "data" filter (no links outside, no devices) and weights are read with
-`torch.load(weights_only=True)`, which refuses pickled code.
+`torch.load(weights_only=True)`, which refuses pickled code. Reading the files is
+`lmlab.common.archive_format`'s job (so that layers below this one can read an archive too); this module
+writes archives and builds models from them.
 """
 import io
 import json
@@ -15,17 +17,28 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 
+from lmlab.common.archive_format import (
+    CONFIG_NAME,
+    META_NAME,
+    VOCABULARY_NAME,
+    WEIGHTS_NAME,
+    extracted_archive,
+    read_config,
+    read_weights,
+    without_pretrained_files,
+)
 from lmlab.common.errors import ArchiveError, ConfigurationError
-from lmlab.common.file_utils import atomic_write, cached_path
+from lmlab.common.file_utils import atomic_write
 from lmlab.common.params import Params, merge_overrides
-from lmlab.common.plugins import distribution_of, import_plugins
+from lmlab.common.plugins import distribution_of
 from lmlab.common.util import resolve_device
 from lmlab.data.dataset_readers.dataset_reader import DatasetReader
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.models.model import Model
 from lmlab.version import VERSION
 
-CONFIG_NAME, WEIGHTS_NAME, META_NAME, VOCABULARY_NAME = "config.json", "weights.th", "meta.json", "vocabulary"
+__all__ = ["CONFIG_NAME", "META_NAME", "VOCABULARY_NAME", "WEIGHTS_NAME", "Archive", "archive_model", "build_model",
+           "load_archive", "plugin_distributions"]
 
 
 @dataclass
@@ -40,7 +53,7 @@ class Archive:
 
 def plugin_distributions(*components: Any) -> List[Dict[str, str]]:
     """Distributions (other than lmlab) providing the classes of `components` and their sub-objects."""
-    modules = set()
+    modules: set = set()
     for component in components:
         objects = list(component.modules()) if isinstance(component, torch.nn.Module) else _walk(component)
         modules.update(type(obj).__module__ for obj in objects)
@@ -94,30 +107,13 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def load_archive(path: Union[str, Path], overrides: Union[str, Dict[str, Any], None] = None,
                  cuda_device: int = -1) -> Archive:
     """Load a `model.tar.gz` (local path or URL) into an `Archive`; the model is in eval mode."""
-    local = cached_path(str(path))
-    with tempfile.TemporaryDirectory() as scratch:
-        try:
-            with tarfile.open(local, "r:*") as tar:
-                tar.extractall(scratch, filter="data")
-        except (tarfile.TarError, EOFError, OSError, ValueError) as err:
-            first_line = (str(err).splitlines() or [""])[0]
-            raise ArchiveError(f"cannot read archive {path}: {type(err).__name__}: {first_line} "
-                               "(truncated or not a model.tar.gz?)") from err
-        root = Path(scratch)
-        for name in (CONFIG_NAME, WEIGHTS_NAME, META_NAME, VOCABULARY_NAME):
-            if not (root / name).exists():
-                raise ArchiveError(f"archive {path} has no {name}")
-        meta = json.loads((root / META_NAME).read_text())
-        _check_plugins(meta, str(path))
-        config = json.loads((root / CONFIG_NAME).read_text())
+    with extracted_archive(path) as root:
+        config = read_config(root)
         if overrides:
             override_dict = overrides if isinstance(overrides, dict) else _parse_overrides(overrides)
             config = merge_overrides(config, override_dict)
         vocab = Vocabulary.from_files(str(root / VOCABULARY_NAME))
-        try:
-            state = torch.load(root / WEIGHTS_NAME, map_location="cpu", weights_only=True)
-        except Exception as err:  # unsafe pickle or corrupt file: refuse, never execute
-            raise ArchiveError(f"refusing to load {WEIGHTS_NAME} from {path}: {str(err).splitlines()[0]}") from err
+        state = read_weights(root, path)
     model = build_model(config, vocab)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -136,15 +132,7 @@ def build_model(config: Dict[str, Any], vocab: Vocabulary) -> Model:
     come from the archive, and the file may no longer exist)."""
     if "model" not in config:
         raise ConfigurationError("missing required key", "model")
-    return Model.from_params(Params(_without_pretrained_files(config["model"]), "model"), vocab=vocab)
-
-
-def _without_pretrained_files(config: Any) -> Any:
-    if isinstance(config, dict):
-        return {k: _without_pretrained_files(v) for k, v in config.items() if k != "pretrained_file"}
-    if isinstance(config, list):
-        return [_without_pretrained_files(v) for v in config]
-    return config
+    return Model.from_params(Params(without_pretrained_files(config["model"]), "model"), vocab=vocab)
 
 
 def _parse_overrides(overrides: str) -> Dict[str, Any]:
@@ -152,15 +140,3 @@ def _parse_overrides(overrides: str) -> Dict[str, Any]:
 
     return evaluate_jsonnet(snippet=overrides)
 
-
-def _check_plugins(meta: Dict[str, Any], path: str) -> None:
-    import importlib.metadata
-
-    import_plugins()
-    for plugin in meta.get("plugins", []):
-        try:
-            importlib.metadata.version(plugin["name"])
-        except importlib.metadata.PackageNotFoundError:
-            raise ArchiveError(f"archive {path} needs the plugin distribution {plugin['name']} "
-                               f"(version {plugin['version']} was used); install it: "
-                               f"pip install '{plugin['name']}=={plugin['version']}'") from None

@@ -3,6 +3,7 @@ from lmlab.data.dataset_readers.dataset_reader import DatasetReader
 from lmlab.data.dataset_readers.contiguous_language_modeling import ContiguousLanguageModelingReader
 from lmlab.data.dataset_readers.simple_language_modeling import SimpleLanguageModelingDatasetReader
 from lmlab.data.dataset_readers.masked_language_modeling import MaskedLanguageModelingReader
+from lmlab.data.dataset_readers.conll import ConllDatasetReader
 
-__all__ = ["ContiguousLanguageModelingReader", "DatasetReader", "MaskedLanguageModelingReader",
-           "SimpleLanguageModelingDatasetReader"]
+__all__ = ["ConllDatasetReader", "ContiguousLanguageModelingReader", "DatasetReader",
+           "MaskedLanguageModelingReader", "SimpleLanguageModelingDatasetReader"]
