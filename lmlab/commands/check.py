@@ -16,7 +16,7 @@ class Check(Subcommand):
 
     def add_subparser(self, subparsers, parents):
         parser = subparsers.add_parser("check", parents=parents, help=self.__doc__.splitlines()[0],
-                                       description=self.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                       description=self.__doc__)
         parser.add_argument("config", help="a .jsonnet or .json config file")
         parser.add_argument("-o", "--overrides", default="",
                             help='JSON/Jsonnet merged into the config, e.g. \'{"trainer.num_epochs": 1}\'')
