@@ -2,6 +2,8 @@
 import argparse
 from typing import Dict, List
 
+from overrides import overrides
+
 from lmlab.commands.predict import answer_json_lines, check_batch_size, read_json_lines
 from lmlab.commands.subcommand import Subcommand
 
@@ -10,8 +12,10 @@ from lmlab.commands.subcommand import Subcommand
 class Classify(Subcommand):
     """Classify sentences by which class's language model gives them the highest likelihood."""
 
-    def add_subparser(self, subparsers, parents):
-        parser = subparsers.add_parser("classify", parents=parents, help=self.__doc__.splitlines()[0],
+    @overrides
+    def add_subparser(self, subparsers: "argparse._SubParsersAction",
+                      parents: "list[argparse.ArgumentParser]") -> argparse.ArgumentParser:
+        parser = subparsers.add_parser("classify", parents=parents, help=(self.__doc__ or "").partition("\n")[0],
                                        description=self.__doc__)
         parser.add_argument("input", help='JSON lines {"sentence": ...}, or "-" for standard input')
         parser.add_argument("--class", dest="classes", action="append", required=True, metavar="NAME=ARCHIVE",
@@ -24,10 +28,12 @@ class Classify(Subcommand):
         parser.add_argument("--cuda-device", type=int, default=-1)
         return parser
 
+    @overrides
     def run(self, args: argparse.Namespace) -> int:
         from lmlab.commands.list import import_builtin_components
         from lmlab.common.errors import ConfigurationError
         from lmlab.models.archival import load_archive
+        from lmlab.models.language_model import LanguageModel
         from lmlab.predictors.language_model import LanguageModelPredictor
         from lmlab.predictors.language_model_classifier import LanguageModelClassifier
 
@@ -42,6 +48,9 @@ class Classify(Subcommand):
         predictors = {}
         for name, archive in classes.items():
             loaded = load_archive(archive, cuda_device=args.cuda_device)
+            if not isinstance(loaded.model, LanguageModel):
+                raise ConfigurationError(f'expected a "language_model" archive, found {type(loaded.model).__name__} '
+                                         f"in {archive}", f"--class {name}")
             predictors[name] = LanguageModelPredictor(loaded.model, loaded.validation_dataset_reader)
         classifier = LanguageModelClassifier(predictors, priors)
         return answer_json_lines(classifier.predict_batch_json, lines, args)

@@ -4,6 +4,8 @@ import argparse
 import sys
 from typing import Iterator, List, Tuple
 
+from overrides import overrides
+
 from lmlab.commands.subcommand import Subcommand
 
 MAX_LISTED_PROBLEMS = 100
@@ -49,8 +51,10 @@ with one size for the token vectors and the LSTM projections. The files load wit
 class ElmoCommand(Subcommand):
     """Embed a file of whitespace-tokenized sentences with ELMo into an hdf5 file."""
 
-    def add_subparser(self, subparsers, parents):
-        parser = subparsers.add_parser("elmo", parents=parents, help=self.__doc__.splitlines()[0],
+    @overrides
+    def add_subparser(self, subparsers: "argparse._SubParsersAction",
+                      parents: "list[argparse.ArgumentParser]") -> argparse.ArgumentParser:
+        parser = subparsers.add_parser("elmo", parents=parents, help=(self.__doc__ or "").partition("\n")[0],
                                        description=_EMBED_DESCRIPTION,
                                        formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("input_file", metavar="INPUT", help='sentences, one per line ("-": standard input)')
@@ -71,6 +75,7 @@ class ElmoCommand(Subcommand):
         parser.add_argument("--cuda-device", type=int, default=-1, help="-1 for CPU (default), k for GPU k")
         return parser
 
+    @overrides
     def run(self, args: argparse.Namespace) -> int:
         import json
 
@@ -115,8 +120,10 @@ class ElmoCommand(Subcommand):
 class ExportElmoCommand(Subcommand):
     """Write a trained ELMo-style language model (model.tar.gz) as bilm-tf options + hdf5 weight files."""
 
-    def add_subparser(self, subparsers, parents):
-        parser = subparsers.add_parser("export_elmo", parents=parents, help=self.__doc__.splitlines()[0],
+    @overrides
+    def add_subparser(self, subparsers: "argparse._SubParsersAction",
+                      parents: "list[argparse.ArgumentParser]") -> argparse.ArgumentParser:
+        parser = subparsers.add_parser("export_elmo", parents=parents, help=(self.__doc__ or "").partition("\n")[0],
                                        description=_EXPORT_DESCRIPTION,
                                        formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("archive", metavar="ARCHIVE", help="model.tar.gz (path or URL)")
@@ -124,6 +131,7 @@ class ExportElmoCommand(Subcommand):
         parser.add_argument("--weight-file", required=True, help="the hdf5 weight file to write")
         return parser
 
+    @overrides
     def run(self, args: argparse.Namespace) -> int:
         from lmlab.commands.list import import_builtin_components
         from lmlab.models.archival import load_archive

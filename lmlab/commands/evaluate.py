@@ -1,6 +1,8 @@
 """`lmlab evaluate ARCHIVE DATA`: loss and metrics (perplexity) of an archived model on a dataset."""
 import argparse
 
+from overrides import overrides
+
 from lmlab.commands.subcommand import Subcommand
 
 
@@ -8,8 +10,10 @@ from lmlab.commands.subcommand import Subcommand
 class Evaluate(Subcommand):
     """Evaluate an archived model on a data file; prints the metrics as JSON."""
 
-    def add_subparser(self, subparsers, parents):
-        parser = subparsers.add_parser("evaluate", parents=parents, help=self.__doc__.splitlines()[0],
+    @overrides
+    def add_subparser(self, subparsers: "argparse._SubParsersAction",
+                      parents: "list[argparse.ArgumentParser]") -> argparse.ArgumentParser:
+        parser = subparsers.add_parser("evaluate", parents=parents, help=(self.__doc__ or "").partition("\n")[0],
                                        description=self.__doc__)
         parser.add_argument("archive", help="model.tar.gz (path or URL)")
         parser.add_argument("data", help="a data file or folder, read with the archive's validation reader")
@@ -19,6 +23,7 @@ class Evaluate(Subcommand):
         parser.add_argument("-o", "--overrides", default="", help="JSON/Jsonnet merged into the archived config")
         return parser
 
+    @overrides
     def run(self, args: argparse.Namespace) -> int:
         import json
 

@@ -4,6 +4,8 @@ import json
 import sys
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
+from overrides import overrides
+
 from lmlab.commands.subcommand import Subcommand
 
 MAX_LINE_BYTES = 1_000_000
@@ -13,8 +15,10 @@ MAX_LINE_BYTES = 1_000_000
 class Predict(Subcommand):
     """Run a predictor over JSON lines; a bad line gets {"error": ...} in its place, the rest are answered."""
 
-    def add_subparser(self, subparsers, parents):
-        parser = subparsers.add_parser("predict", parents=parents, help=self.__doc__.splitlines()[0],
+    @overrides
+    def add_subparser(self, subparsers: "argparse._SubParsersAction",
+                      parents: "list[argparse.ArgumentParser]") -> argparse.ArgumentParser:
+        parser = subparsers.add_parser("predict", parents=parents, help=(self.__doc__ or "").partition("\n")[0],
                                        description=self.__doc__)
         parser.add_argument("archive", help="model.tar.gz (path or URL)")
         parser.add_argument("input", help='a JSON-lines file, or "-" for standard input')
@@ -26,6 +30,7 @@ class Predict(Subcommand):
         parser.add_argument("-o", "--overrides", default="", help="JSON/Jsonnet merged into the archived config")
         return parser
 
+    @overrides
     def run(self, args: argparse.Namespace) -> int:
         from lmlab.commands.list import import_builtin_components
         from lmlab.models.archival import load_archive

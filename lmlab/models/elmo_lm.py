@@ -17,16 +17,17 @@ import torch
 
 from lmlab.common.errors import ConfigurationError
 from lmlab.models.language_model import LanguageModel
+from lmlab.models.model import Model
 from lmlab.modules.elmo import Elmo
 from lmlab.modules.elmo.character_encoder import add_sentence_boundaries
 from lmlab.modules.elmo.character_ids import BOS_CHAR_IDS, EOS_CHAR_IDS, MAX_WORD_LENGTH
 from lmlab.modules.elmo.export import PathLike, export_elmo
 from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
-from lmlab.modules.text_field_embedders import TextFieldEmbedder
+from lmlab.modules.text_field_embedders import BasicTextFieldEmbedder
 from lmlab.modules.token_embedders import ElmoCharacterEncoderTokenEmbedder
 
 
-def language_model_elmo_parts(model: Any) -> Tuple[str, ElmoCharacterEncoderTokenEmbedder, Seq2SeqEncoder]:
+def language_model_elmo_parts(model: Model) -> Tuple[str, ElmoCharacterEncoderTokenEmbedder, Seq2SeqEncoder]:
     """(indexer name, character encoder, contextualizer) of a character-input bidirectional LM.
 
     Raises a `ConfigurationError` naming what does not fit (the model type, the embedders, the
@@ -37,18 +38,18 @@ def language_model_elmo_parts(model: Any) -> Tuple[str, ElmoCharacterEncoderToke
     if not model.bidirectional:
         raise ConfigurationError("expected a bidirectional language model (ELMo needs both directions)",
                                  "model.bidirectional")
-    text_field_embedder: TextFieldEmbedder = model._text_field_embedder
-    contextualizer: Seq2SeqEncoder = model._contextualizer
-    token_embedders = getattr(text_field_embedder, "token_embedders", None)
-    if token_embedders is None or len(token_embedders) != 1:
-        found = ", ".join(token_embedders) if token_embedders is not None else type(text_field_embedder).__name__
+    text_field_embedder, contextualizer = model.text_field_embedder, model.contextualizer
+    token_embedders = text_field_embedder.token_embedders \
+        if isinstance(text_field_embedder, BasicTextFieldEmbedder) else torch.nn.ModuleDict()
+    if len(token_embedders) != 1:
+        found = ", ".join(token_embedders) or type(text_field_embedder).__name__
         raise ConfigurationError(f'expected exactly one token embedder, an "elmo_character_encoder"; found {found}',
                                  "model.text_field_embedder.token_embedders")
     (name, embedder), = token_embedders.items()
     if not isinstance(embedder, ElmoCharacterEncoderTokenEmbedder):
         raise ConfigurationError(f'expected an "elmo_character_encoder", found {type(embedder).__name__}',
                                  f"model.text_field_embedder.token_embedders.{name}")
-    if not hasattr(contextualizer, "return_all_layers"):
+    if contextualizer.return_all_layers is None:
         raise ConfigurationError(f"{type(contextualizer).__name__} cannot return all its layers",
                                  "model.contextualizer")
     if contextualizer.get_output_dim() != 2 * embedder.get_output_dim():
@@ -65,8 +66,9 @@ class LanguageModelBiLm(torch.nn.Module):
     Not registered: pass it to `Elmo(None, None, R, module=LanguageModelBiLm(model))`.
 
     Parameters
-        language_model: LanguageModel   see the module docstring for what it must be; its embedder and
-                                        contextualizer are shared (not copied), its softmax is not used.
+        language_model: Model           a `LanguageModel` as the module docstring describes (else a
+                                        `ConfigurationError`); its character encoder and contextualizer
+                                        are shared (not copied), its softmax is not used.
         requires_grad: bool = False     sets `requires_grad` of the shared parameters (fine-tuning).
     Inputs
         inputs: (B, T, 50) int64 ELMo character ids (`batch_to_ids`), without "<S>"/"</S>";
@@ -83,12 +85,13 @@ class LanguageModelBiLm(torch.nn.Module):
         contextualizer is stateless here even if the model carried state in training.
     """
 
-    def __init__(self, language_model: LanguageModel, requires_grad: bool = False) -> None:
+    _boundary_char_ids: torch.Tensor  # (2, 50): the character ids of "<S>" and "</S>"
+
+    def __init__(self, language_model: Model, requires_grad: bool = False) -> None:
         super().__init__()
-        self._indexer_name, _, contextualizer = language_model_elmo_parts(language_model)
-        self._text_field_embedder = language_model._text_field_embedder
+        self._indexer_name, self._character_encoder, contextualizer = language_model_elmo_parts(language_model)
         self._contextualizer = contextualizer
-        self.num_layers = int(getattr(contextualizer, "num_layers", 1)) + 1
+        self.num_layers = contextualizer.num_layers + 1
         for parameter in self.parameters():
             parameter.requires_grad_(requires_grad)
         self.register_buffer("_boundary_char_ids", torch.tensor([BOS_CHAR_IDS, EOS_CHAR_IDS]), persistent=False)
@@ -104,7 +107,7 @@ class LanguageModelBiLm(torch.nn.Module):
         token_mask = (inputs > 0).any(dim=-1)  # (B, T)
         bos, eos = self._boundary_char_ids.to(inputs.dtype)  # (50,) each
         char_ids, mask = add_sentence_boundaries(inputs, token_mask, bos, eos)  # (B, T + 2, 50), (B, T + 2)
-        embedded = self._text_field_embedder({self._indexer_name: {"elmo_tokens": char_ids}})  # (B, T + 2, P)
+        embedded = self._character_encoder(char_ids)  # (B, T + 2, P)
         layers = self._all_layers(embedded, mask)  # (L, B, T + 2, 2P)
         type_layer = torch.cat([embedded, embedded], dim=-1) * mask.unsqueeze(-1).to(embedded.dtype)  # (B, T + 2, 2P)
         return {"activations": [type_layer, *layers.unbind(0)], "mask": mask}
@@ -138,7 +141,7 @@ def elmo_from_archive(archive_file: str, num_output_representations: int = 1, re
                 module=bilm).to(model.device())
 
 
-def export_language_model(model: LanguageModel, options_file: PathLike, weight_file: PathLike) -> None:
+def export_language_model(model: Model, options_file: PathLike, weight_file: PathLike) -> None:
     """Write a trained character-input bidirectional LM with an "elmo_lstm" contextualizer as bilm-tf files."""
     _, embedder, contextualizer = language_model_elmo_parts(model)
     export_elmo(embedder, contextualizer, options_file, weight_file)

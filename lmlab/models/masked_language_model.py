@@ -1,8 +1,9 @@
 """`masked_language_model`: predict the tokens hidden behind "[MASK]" from both sides of the context."""
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Set
 
 import torch
+from overrides import overrides
 from torch.nn import functional as F
 
 from lmlab.common.errors import ConfigurationError, InputError
@@ -14,6 +15,7 @@ from lmlab.modules.language_model_heads import LanguageModelHead
 from lmlab.modules.metrics import Perplexity
 from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
 from lmlab.modules.text_field_embedders import TextFieldEmbedder
+from lmlab.modules.token_embedders import Embedding
 from lmlab.modules.util import get_text_field_mask, get_token_ids
 
 logger = logging.getLogger(__name__)
@@ -89,13 +91,13 @@ class MaskedLanguageModel(Model):
         self._target_namespace = target_namespace
         self._dropout = torch.nn.Dropout(dropout) if dropout else torch.nn.Identity()
         self.tie_embeddings = tie_embeddings
-        if tie_embeddings or getattr(language_model_head, "tie_embeddings", False):
-            embedder = getattr(text_field_embedder, "token_embedder", None)
-            weight = getattr(embedder("tokens"), "weight", None) if embedder is not None else None
-            if weight is None:
-                raise ConfigurationError('needs a "tokens" token embedder with a weight matrix', "tie_embeddings")
+        if tie_embeddings or language_model_head.tie_embeddings:
+            embedder = text_field_embedder.token_embedder("tokens")
+            if not isinstance(embedder, Embedding):
+                raise ConfigurationError(f'needs a "tokens" token embedder of type "embedding" (a weight matrix), '
+                                         f"found {type(embedder).__name__}", "tie_embeddings")
             try:
-                language_model_head.tie_weights(weight)
+                language_model_head.tie_weights(embedder.weight)
             except ValueError as err:
                 raise ConfigurationError(str(err), "tie_embeddings") from err
         self.top_k = 5
@@ -104,7 +106,13 @@ class MaskedLanguageModel(Model):
         if initializer is not None:
             initializer(self)
 
-    def forward(self, tokens: Dict[str, Dict[str, torch.Tensor]],  # type: ignore[override]
+    @property
+    def target_namespace(self) -> str:
+        """The vocabulary namespace of the predicted tokens (the head's V ids)."""
+        return self._target_namespace
+
+    @overrides(check_signature=False)  # the base takes any batch fields by name
+    def forward(self, tokens: Dict[str, Dict[str, torch.Tensor]],
                 mask_positions: torch.Tensor, target_ids: Optional[Dict[str, Dict[str, torch.Tensor]]] = None,
                 metadata: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
         mask = get_text_field_mask(tokens)  # (B, T)
@@ -155,19 +163,22 @@ class MaskedLanguageModel(Model):
         output_dict["top_probabilities"] = top_probabilities
         real = (output_dict["mask_positions"] >= 0).tolist()
         words = []
-        for row_real, row_ids, row_probabilities in zip(real, top_indices.tolist(), top_probabilities.tolist()):
+        for row_real, row_ids, row_probabilities in zip(real, top_indices.tolist(), top_probabilities.tolist(),
+                                                         strict=True):
             words.append([[(self.vocab.get_token_from_index(i, self._target_namespace), p)
-                           for i, p in zip(ids, probs) if p >= 0]
-                          for is_real, ids, probs in zip(row_real, row_ids, row_probabilities) if is_real])
+                           for i, p in zip(ids, probs, strict=True) if p >= 0]
+                          for is_real, ids, probs in zip(row_real, row_ids, row_probabilities, strict=True)
+                          if is_real])
         output_dict["words"] = words
         return output_dict
 
+    @overrides
     def make_output_human_readable(self, output_dict: Dict[str, Any]) -> Dict[str, Any]:
         return self.decode(output_dict)
 
     def _banned_ids(self, device: torch.device, exclude: Sequence[str] = ()) -> torch.Tensor:
         vocab, namespace = self.vocab, self._target_namespace
-        banned = set()
+        banned: Set[int] = set()
         if vocab.is_padded(namespace):
             banned.update((0, vocab.get_token_index(vocab.oov_token, namespace)))
         for token in (DEFAULT_MASK_TOKEN, *exclude):
@@ -177,11 +188,10 @@ class MaskedLanguageModel(Model):
                 pass
         return torch.tensor(sorted(banned), dtype=torch.long, device=device)
 
+    @overrides
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         return {"perplexity": self._perplexity.get_metric(reset)}
 
-    def token_ids_to_strings(self, ids: List[int]) -> List[str]:
-        return [self.vocab.get_token_from_index(i, self._target_namespace) for i in ids]
-
+    @overrides
     def extra_repr(self) -> str:
         return f"target_namespace={self._target_namespace!r}, top_k={self.top_k}, tie_embeddings={self.tie_embeddings}"

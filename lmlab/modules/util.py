@@ -3,7 +3,7 @@
 Conventions: a mask is a bool tensor, `True` marks a real token; padding is id 0 and sits at the end of
 each row (right padding). Nothing here syncs with the device: no `.item()`, `.tolist()` or `nonzero()`.
 """
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 
@@ -13,7 +13,7 @@ TextFieldTensors = Dict[str, Dict[str, torch.Tensor]]
 """A batched text field: `{indexer_name: {key: LongTensor}}`, e.g. `{"tokens": {"tokens": (B, T)}}`."""
 
 
-def get_text_field_mask(text_field_tensors: TextFieldTensors, num_wrapping_dims: int = 0) -> torch.BoolTensor:
+def get_text_field_mask(text_field_tensors: TextFieldTensors, num_wrapping_dims: int = 0) -> torch.Tensor:
     """(B, T) bool mask of a batched text field, `True` where there is a token.
 
     Uses the first indexer's `"mask"` tensor when it has one, else that indexer's first tensor: a tensor
@@ -38,7 +38,7 @@ def get_text_field_mask(text_field_tensors: TextFieldTensors, num_wrapping_dims:
                      f"dimensions (num_wrapping_dims={num_wrapping_dims}), found shape {tuple(ids.shape)}")
 
 
-def get_token_ids(text_field_tensors: TextFieldTensors, indexer: str = "tokens") -> torch.LongTensor:
+def get_token_ids(text_field_tensors: TextFieldTensors, indexer: str = "tokens") -> torch.Tensor:
     """The (B, T) token ids of `indexer` (e.g. the targets of a language model).
 
     The indexer's dict must hold a single tensor, or one whose key is the indexer's name or "tokens".
@@ -57,12 +57,12 @@ def get_token_ids(text_field_tensors: TextFieldTensors, indexer: str = "tokens")
                              f'is named "{indexer}" or "tokens"')
 
 
-def sequence_lengths(mask: torch.BoolTensor) -> torch.LongTensor:
+def sequence_lengths(mask: torch.Tensor) -> torch.Tensor:
     """(B,) number of real tokens per row of a (B, T) mask."""
     return mask.sum(dim=-1, dtype=torch.long)
 
 
-def masked_mean(tensor: torch.Tensor, mask: torch.BoolTensor, dim: int, keepdim: bool = False) -> torch.Tensor:
+def masked_mean(tensor: torch.Tensor, mask: torch.Tensor, dim: int, keepdim: bool = False) -> torch.Tensor:
     """Mean of `tensor` over `dim`, counting only positions where `mask` (broadcastable) is True.
 
     Where no position is real the result is 0 (not NaN).
@@ -73,15 +73,7 @@ def masked_mean(tensor: torch.Tensor, mask: torch.BoolTensor, dim: int, keepdim:
     return total / count.to(tensor.dtype)
 
 
-def masked_log_softmax(logits: torch.Tensor, mask: Optional[torch.BoolTensor], dim: int = -1) -> torch.Tensor:
-    """`log_softmax` where masked-out entries get probability 0 (log-prob = the dtype's minimum)."""
-    if mask is None:
-        return torch.log_softmax(logits, dim=dim)
-    logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
-    return torch.log_softmax(logits, dim=dim)
-
-
-def reverse_padded_rows(tensor: torch.Tensor, lengths: torch.LongTensor) -> torch.Tensor:
+def reverse_padded_rows(tensor: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse the first `lengths[b]` timesteps of every row b of a (B, T, ...) tensor; padding stays put.
 
     `out[b, t] = tensor[b, lengths[b] - 1 - t]` for `t < lengths[b]`, else `tensor[b, t]`. The map is its
@@ -97,7 +89,7 @@ def reverse_padded_rows(tensor: torch.Tensor, lengths: torch.LongTensor) -> torc
     return tensor.gather(1, index)
 
 
-def zero_padding(tensor: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
+def zero_padding(tensor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """`tensor` (B, T, ...) with every position where the (B, T) `mask` is False set to 0."""
     padding = ~mask.view(*mask.shape, *([1] * (tensor.dim() - mask.dim())))  # (B, T, 1...)
     return tensor.masked_fill(padding, 0)

@@ -4,8 +4,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import torch
+from overrides import overrides
 
-from lmlab.common.errors import InputError, did_you_mean
+from lmlab.common.errors import ConfigurationError, InputError, did_you_mean
 from lmlab.data.batch import Batch
 from lmlab.data.data_loaders import move_to_device
 from lmlab.data.dataset_readers.dataset_reader import DatasetReader
@@ -20,9 +21,9 @@ REQUEST_OPTIONS = ("sentence", "top_k", "score", "next_token", "generate")
 
 @dataclass
 class LanguageModelRequest:
-    tokens: List[str]          # the sentence's tokens, as tokenised by the reader
+    tokens: List[str]          # the sentence's tokens, tokenised and cut as the reader does in training
     prefix: List[str]          # start tokens + tokens: what the next token / continuation follows
-    full: List[str]            # prefix + end tokens: what is scored
+    full: List[str]            # prefix + end tokens (the reader's framing of the sentence): what is scored
     top_k: int = 5
     score: bool = True
     next_token: bool = True
@@ -30,7 +31,7 @@ class LanguageModelRequest:
 
 
 @Predictor.register("language_model")
-class LanguageModelPredictor(Predictor):
+class LanguageModelPredictor(Predictor[LanguageModelRequest]):
     """Scores and continues sentences with a `language_model`.
 
     Registered as a `Predictor` with name "language_model".
@@ -40,39 +41,45 @@ class LanguageModelPredictor(Predictor):
         next_token: bool = true; generate: object, optional, with max_tokens (20), greedy (false),
         temperature (1.0), top_k, top_p, seed — continue the sentence by sampling.
     Outputs
-        tokens; log_probability (natural log, of every token after the first including end tokens) and
-        perplexity with scored_tokens; next_tokens: [{token, probability}]; generated: {tokens, text}.
+        tokens: the sentence's tokens as the model saw them; log_probability (natural log, of every token
+        after the first including end tokens) and perplexity with scored_tokens; next_tokens:
+        [{token, probability}]; generated: {tokens, text}.
     Notes
+        The sentence is tokenised, cut and framed by the reader (`dataset_reader.tokenizer` and
+        `.framing`), exactly as in training: a sentence longer than the reader's `max_sequence_length`
+        is cut to it (`tokens` shows what was kept), and the start/end tokens are the reader's (a
+        contiguous reader's end-of-line token is an end token).
         Padding, the OOV token and start tokens are never proposed as next tokens or generated.
         Carried hidden state is reset for every batch: a prediction depends only on its own input.
     """
 
+    model: LanguageModel
+
     def __init__(self, model: LanguageModel, dataset_reader: DatasetReader, max_tokens: int = 512) -> None:
+        if not isinstance(model, LanguageModel):
+            raise ConfigurationError(f"the language_model predictor needs a language_model, found "
+                                     f"{type(model).__name__}", "predictor")
         super().__init__(model, dataset_reader)
         self.max_tokens = max_tokens
-        self.tokenizer = dataset_reader.tokenizer
-        self.token_indexers = dataset_reader.token_indexers
-        self.start_tokens = list(getattr(dataset_reader, "start_tokens", None) or [])
-        end = getattr(dataset_reader, "end_tokens", None)
-        eol = getattr(dataset_reader, "end_of_line_token", None)
-        self.end_tokens = list(end) if end else ([eol] if eol else [])
-        vocab, namespace = model.vocab, model._target_namespace
+        self.framing = dataset_reader.framing
+        vocab, namespace = model.vocab, model.target_namespace
         self.namespace = namespace
         banned = {0, vocab.get_token_index(vocab.oov_token, namespace) if vocab.is_padded(namespace) else 0}
-        banned.update(vocab.get_token_index(t, namespace) for t in self.start_tokens)
+        banned.update(vocab.get_token_index(t, namespace) for t in self.framing.start_tokens)
         self._banned = torch.tensor(sorted(banned), dtype=torch.long)
 
     # --- validation ------------------------------------------------------------------------------
+    @overrides
     def validate(self, inputs: JsonDict) -> LanguageModelRequest:
         sentence = require_text(inputs, "sentence")
         for key in inputs:
             if key not in REQUEST_OPTIONS:
                 raise InputError(f'unknown field "{key}"{did_you_mean(key, REQUEST_OPTIONS)}')
-        tokens = self.tokenizer.tokenize(sentence)
+        tokens = self.framing.cut(self.dataset_reader.tokenizer.tokenize(sentence))
         if not tokens:
             raise InputError('"sentence" has no tokens')
-        prefix = self.start_tokens + tokens
-        full = prefix + self.end_tokens
+        prefix = [*self.framing.start_tokens, *tokens]
+        full = [*prefix, *self.framing.end_tokens]  # = self.framing.frame(tokens)
         generate = _generate_options(inputs.get("generate"))
         extra = generate["max_tokens"] if generate else 0
         if len(full) + extra > self.max_tokens:
@@ -89,11 +96,12 @@ class LanguageModelPredictor(Predictor):
         return LanguageModelRequest(tokens, prefix, full, top_k, flags["score"], flags["next_token"], generate)
 
     # --- prediction ------------------------------------------------------------------------------
+    @overrides
     def predict_requests(self, requests: List[LanguageModelRequest]) -> List[JsonDict]:
         outputs: List[JsonDict] = [{"tokens": request.tokens} for request in requests]
         with torch.inference_mode():
-            log_probs, lengths = self._log_probs([request.full for request in requests])  # (B, T, V)
-            for row, (request, output) in enumerate(zip(requests, outputs)):
+            log_probs = self._log_probs([request.full for request in requests])  # (B, T, V)
+            for row, (request, output) in enumerate(zip(requests, outputs, strict=True)):
                 if request.score:
                     ids = self._ids(request.full).to(log_probs.device)  # (T_row,)
                     scores = log_probs[row, torch.arange(len(ids) - 1), ids[1:]]
@@ -106,11 +114,13 @@ class LanguageModelPredictor(Predictor):
                     values, indices = last.topk(min(request.top_k, last.numel()))
                     output["next_tokens"] = [
                         {"token": self._token(i), "probability": math.exp(v)}
-                        for v, i in zip(values.tolist(), indices.tolist())]
-            generating = [i for i, request in enumerate(requests) if request.generate]
+                        for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
+            generating = [(i, request.prefix, request.generate) for i, request in enumerate(requests)
+                          if request.generate]
             if generating:
-                continuations = self._generate([requests[i] for i in generating])
-                for i, tokens in zip(generating, continuations):
+                continuations = self._generate([prefix for _, prefix, _ in generating],
+                                               [options for _, _, options in generating])
+                for (i, _, _), tokens in zip(generating, continuations, strict=True):
                     outputs[i]["generated"] = {"tokens": tokens, "text": " ".join(tokens)}
         return outputs
 
@@ -120,9 +130,10 @@ class LanguageModelPredictor(Predictor):
     def _token(self, index: int) -> str:
         return self.model.vocab.get_token_from_index(index, self.namespace)
 
-    def _log_probs(self, sequences: List[List[str]], last_only: bool = False):
+    def _log_probs(self, sequences: List[List[str]], last_only: bool = False) -> torch.Tensor:
         """Forward-direction log-probabilities (B, T, V), or (B, V) at each row's last token."""
-        instances = [Instance({"source": TextField(tokens, self.token_indexers)}) for tokens in sequences]
+        indexers = self.dataset_reader.token_indexers
+        instances = [Instance({"source": TextField(tokens, indexers)}) for tokens in sequences]
         for instance in instances:
             instance.index_fields(self.model.vocab)
         batch = move_to_device(Batch(instances).as_tensor_dict(), self.model.device())
@@ -130,30 +141,29 @@ class LanguageModelPredictor(Predictor):
         _, contextual, _ = self.model.contextualize(batch["source"])  # no loss: only what is asked is projected
         embeddings = contextual[-1] if contextual.dim() == 4 else contextual  # (B, T, H)
         embeddings = self.model.forward_direction_embeddings(embeddings)
-        lengths = torch.tensor([len(tokens) for tokens in sequences], device=embeddings.device)
         if last_only:  # project only the last position to the vocabulary
+            lengths = torch.tensor([len(tokens) for tokens in sequences], device=embeddings.device)  # (B,)
             embeddings = embeddings[torch.arange(len(sequences), device=embeddings.device), lengths - 1]  # (B, H)
-        return self.model.log_probs(embeddings), lengths
+        return self.model.log_probs(embeddings)
 
-    def _generate(self, requests: List[LanguageModelRequest]) -> List[List[str]]:
-        sequences = [list(request.prefix) for request in requests]
-        generated: List[List[str]] = [[] for _ in requests]
-        generators = []
-        for request in requests:
-            seed = request.generate["seed"]
-            generators.append(torch.Generator().manual_seed(seed) if seed is not None else None)
-        stop = set(self.end_tokens)
-        active = list(range(len(requests)))
-        for _ in range(max(request.generate["max_tokens"] for request in requests)):
-            active = [i for i in active if len(generated[i]) < requests[i].generate["max_tokens"]]
+    def _generate(self, prefixes: List[List[str]], options: List[Dict[str, Any]]) -> List[List[str]]:
+        """Continue each prefix with the tokens chosen as its `generate` options say, until an end token."""
+        sequences = [list(prefix) for prefix in prefixes]
+        generated: List[List[str]] = [[] for _ in prefixes]
+        generators = [None if option["seed"] is None else torch.Generator().manual_seed(option["seed"])
+                      for option in options]
+        stop = set(self.framing.end_tokens)
+        active = list(range(len(prefixes)))
+        for _ in range(max(option["max_tokens"] for option in options)):
+            active = [i for i in active if len(generated[i]) < options[i]["max_tokens"]]
             if not active:
                 break
-            log_probs, _ = self._log_probs([sequences[i] for i in active], last_only=True)  # (A, V)
+            log_probs = self._log_probs([sequences[i] for i in active], last_only=True)  # (A, V)
             log_probs = log_probs.float().cpu()
             log_probs[:, self._banned] = -math.inf
             still_active = []
             for row, i in enumerate(active):
-                token = self._token(_choose(log_probs[row], requests[i].generate, generators[i]))
+                token = self._token(_choose(log_probs[row], options[i], generators[i]))
                 sequences[i].append(token)
                 if token in stop:
                     continue

@@ -62,6 +62,6 @@ class LanguageModelClassifier:
             joint = {name: ll + self.log_priors[name] for name, ll in log_likelihoods.items()}
             top = max(joint.values())
             normaliser = top + math.log(sum(math.exp(v - top) for v in joint.values()))
-            outputs[index] = {"label": max(joint, key=joint.get), "log_probabilities": log_likelihoods,
+            outputs[index] = {"label": max(joint, key=joint.__getitem__), "log_probabilities": log_likelihoods,
                               "probabilities": {name: math.exp(v - normaliser) for name, v in joint.items()}}
         return outputs  # type: ignore[return-value]

@@ -3,11 +3,13 @@ from dataclasses import dataclass
 from typing import List
 
 import torch
+from overrides import overrides
 
 from lmlab.common.errors import ConfigurationError, InputError, did_you_mean
 from lmlab.data.batch import Batch
 from lmlab.data.data_loaders.data_loader import move_to_device
 from lmlab.data.dataset_readers.dataset_reader import DatasetReader
+from lmlab.data.dataset_readers.masked_language_modeling import MaskedLanguageModelingReader
 from lmlab.data.instance import Instance
 from lmlab.models.masked_language_model import MaskedLanguageModel
 from lmlab.predictors.predictor import JsonDict, Predictor, require_text
@@ -24,15 +26,16 @@ class MaskedLanguageModelRequest:
 
 
 @Predictor.register("masked_language_model")
-class MaskedLanguageModelPredictor(Predictor):
+class MaskedLanguageModelPredictor(Predictor[MaskedLanguageModelRequest]):
     """Fills the masks of sentences with a `masked_language_model`.
 
     Registered as a `Predictor` with name "masked_language_model".
 
     Parameters
-        model: MaskedLanguageModel, dataset_reader: DatasetReader   given at run time; the reader (a
-            "masked_language_modeling" one) tokenises exactly as in training and names the mask token.
-        max_tokens: int = 512   longest sentence accepted (also the reader's max_sequence_length if set).
+        model: MaskedLanguageModel, dataset_reader: MaskedLanguageModelingReader   given at run time; the
+            reader tokenises exactly as in training and names the mask token.
+        max_tokens: int = 512   longest sentence accepted (also the reader's max_sequence_length if set:
+            the reader would cut a longer sentence, and maybe its masks, as it does in training).
     Inputs (one JSON object per line)
         sentence: str (required), with at least one mask token ("[MASK]" by default);
         top_k: int = 5, fillers listed per mask.
@@ -45,15 +48,22 @@ class MaskedLanguageModelPredictor(Predictor):
         batch; a sentence's fillers do not depend on the others in its batch.
     """
 
+    model: MaskedLanguageModel
+    dataset_reader: MaskedLanguageModelingReader
+
     def __init__(self, model: MaskedLanguageModel, dataset_reader: DatasetReader, max_tokens: int = 512) -> None:
         if not isinstance(model, MaskedLanguageModel):
             raise ConfigurationError(f"the masked_language_model predictor needs a masked_language_model, found "
                                      f"{type(model).__name__}", "predictor")
+        if not isinstance(dataset_reader, MaskedLanguageModelingReader):
+            raise ConfigurationError(f"the masked_language_model predictor needs a masked_language_modeling "
+                                     f"reader, found {type(dataset_reader).__name__}", "validation_dataset_reader")
         super().__init__(model, dataset_reader)
-        reader_limit = getattr(dataset_reader, "max_sequence_length", None)
-        self.max_tokens = min(max_tokens, reader_limit) if reader_limit else max_tokens
-        self.mask_token: str = getattr(dataset_reader, "mask_token", "[MASK]")
+        reader_limit = dataset_reader.framing.max_length
+        self.max_tokens = max_tokens if reader_limit is None else min(max_tokens, reader_limit)
+        self.mask_token = dataset_reader.mask_token
 
+    @overrides
     def validate(self, inputs: JsonDict) -> MaskedLanguageModelRequest:
         sentence = require_text(inputs, "sentence")
         for key in inputs:
@@ -66,17 +76,18 @@ class MaskedLanguageModelPredictor(Predictor):
             raise InputError(f'no "{self.mask_token}" in "sentence"')
         # count first: the reader would silently cut a long sentence (and maybe its masks) to its limit
         pieces = sentence.split(self.mask_token)
-        length = len(pieces) - 1 + sum(len(self.dataset_reader.tokenizer.tokenize(piece))  # type: ignore[attr-defined]
+        length = len(pieces) - 1 + sum(len(self.dataset_reader.tokenizer.tokenize(piece))
                                        for piece in pieces if piece.strip())
         if length > self.max_tokens:
             raise InputError(f"input too long: {length} tokens > max_tokens {self.max_tokens}")
         instance = self.dataset_reader.text_to_instance(sentence)
-        tokens = list(instance["metadata"]["masked_tokens"])  # type: ignore[index]
-        positions = [int(p) for p in instance["mask_positions"].array]  # type: ignore[attr-defined]
+        tokens = list(instance["metadata"]["masked_tokens"])
+        positions = [int(p) for p in instance["mask_positions"].array]
         return MaskedLanguageModelRequest(instance, tokens, positions, top_k)
 
+    @overrides
     def predict_requests(self, requests: List[MaskedLanguageModelRequest]) -> List[JsonDict]:
-        model: MaskedLanguageModel = self.model  # type: ignore[assignment]
+        model = self.model
         instances = [request.instance for request in requests]
         for instance in instances:
             instance.index_fields(model.vocab)
@@ -85,7 +96,7 @@ class MaskedLanguageModelPredictor(Predictor):
             output = model.decode(model(**batch), top_k=max(request.top_k for request in requests),
                                   exclude=[self.mask_token])
         outputs = []
-        for request, words in zip(requests, output["words"]):
+        for request, words in zip(requests, output["words"], strict=True):
             fillers = [[{"token": token, "probability": probability} for token, probability in mask[:request.top_k]]
                        for mask in words]
             outputs.append({"tokens": request.tokens, "mask_positions": request.mask_positions, "fillers": fillers})

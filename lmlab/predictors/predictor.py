@@ -8,7 +8,7 @@ Contract
     `predict_requests(requests) -> outputs` for already-validated requests, run in one batch.
     The model runs in eval mode under `torch.inference_mode()`.
 """
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Generic, List, Optional, TypeVar
 
 from lmlab.common.errors import InputError, LmlabError
 from lmlab.common.registrable import Registrable
@@ -17,9 +17,11 @@ from lmlab.models.archival import Archive
 from lmlab.models.model import Model
 
 JsonDict = Dict[str, Any]
+RequestT = TypeVar("RequestT")
+"""What `validate` makes of one JSON input and `predict_requests` consumes (each predictor has its own)."""
 
 
-class Predictor(Registrable):
+class Predictor(Registrable, Generic[RequestT]):
     """Base class of predictors; see the module docstring."""
 
     run_time_arguments = ("model", "dataset_reader")
@@ -28,10 +30,10 @@ class Predictor(Registrable):
         self.model = model.eval()
         self.dataset_reader = dataset_reader
 
-    def validate(self, inputs: JsonDict) -> Any:
+    def validate(self, inputs: JsonDict) -> RequestT:
         raise NotImplementedError
 
-    def predict_requests(self, requests: List[Any]) -> List[JsonDict]:
+    def predict_requests(self, requests: List[RequestT]) -> List[JsonDict]:
         raise NotImplementedError
 
     def predict_json(self, inputs: JsonDict) -> JsonDict:
@@ -48,19 +50,20 @@ class Predictor(Registrable):
             except LmlabError as err:
                 results[position] = {"error": "; ".join(message for _, message in err.problems)}
         if valid:
-            for position, output in zip(positions, self.predict_requests(valid)):
+            for position, output in zip(positions, self.predict_requests(valid), strict=True):
                 results[position] = output
         return results  # type: ignore[return-value]
 
     @classmethod
     def from_archive(cls, archive: Archive, predictor_name: Optional[str] = None, **options: Any) -> "Predictor":
         """The predictor `predictor_name` (default: the model's `default_predictor`) for an archive."""
-        name = predictor_name or getattr(archive.model, "default_predictor", None)
+        name = predictor_name or archive.model.default_predictor
         if name is None:
             raise InputError(f"{type(archive.model).__name__} has no default predictor; pass --predictor "
                              f"(one of: {', '.join(cls.list_available())})")
-        predictor_class = cls.by_name(name)
-        return predictor_class(archive.model, archive.validation_dataset_reader, **options)
+        predictor = cls.by_name(name)(archive.model, archive.validation_dataset_reader, **options)
+        assert isinstance(predictor, Predictor)  # Predictor's registry holds only predictors
+        return predictor
 
 
 def require_text(inputs: JsonDict, key: str) -> str:

@@ -1,6 +1,7 @@
 """End-to-end CLI: train -> evaluate -> predict on the tiny fixture corpus, and the ways it can fail."""
 import io
 import json
+import math
 import os
 import signal
 import tarfile
@@ -38,8 +39,20 @@ def test_train_writes_a_complete_run(trained):
     # the filled config makes every default explicit
     assert config["model"]["contextualizer"]["num_layers"] == 1
     assert config["trainer"]["patience"] is None and config["data_loader"]["num_workers"] == 0
+    # metrics.json is the last epoch's (2 epochs, counted from 0), with the best epoch's validation figures
     metrics = json.loads((trained / "metrics.json").read_text())
-    assert metrics["validation_perplexity"] < metrics["training_perplexity"] or metrics["epoch"] == 1
+    epochs = [json.loads((trained / f"metrics_epoch_{epoch}.json").read_text()) for epoch in (0, 1)]
+    assert metrics["epoch"] == 1
+    for key in ("training_loss", "training_perplexity", "validation_loss", "validation_perplexity"):
+        assert metrics[key] == epochs[1][key], key
+    for split in ("training", "validation"):
+        assert metrics[f"{split}_perplexity"] == pytest.approx(math.exp(metrics[f"{split}_loss"]), rel=1e-6)
+    best = min((0, 1), key=lambda epoch: epochs[epoch]["validation_perplexity"])
+    assert metrics["best_epoch"] == best
+    assert metrics["best_validation_perplexity"] == epochs[best]["validation_perplexity"]
+    # it learned: validation perplexity falls each epoch, far below a uniform guess over the vocabulary
+    vocabulary_size = len((trained / "vocabulary" / "tokens.txt").read_text().splitlines())
+    assert epochs[1]["validation_perplexity"] < epochs[0]["validation_perplexity"] < vocabulary_size / 2
     with tarfile.open(trained / "model.tar.gz") as tar:
         assert {"config.json", "weights.th", "meta.json", "vocabulary"} <= set(tar.getnames())
         meta = json.loads(tar.extractfile("meta.json").read())
@@ -66,9 +79,10 @@ def test_predict_one_output_line_per_input_line_with_per_line_errors(trained, tm
              b'{"sentence": "   "}',
              b'\xff\xfe not utf-8',
              b'{"sentence": "the", "topk": 2}',
-             b'{"sentence": "' + b"word " * 600 + b'"}',
+             b'{"sentence": "the", "generate": {"max_tokens": 600}}',
              b'not json',
-             b'{"sentence": "the dog", "generate": {"max_tokens": 5, "seed": 3}, "top_k": 3}']
+             b'{"sentence": "the dog", "generate": {"max_tokens": 5, "seed": 3}, "top_k": 3}',
+             b'{"sentence": "' + b"the cat " * 30 + b'", "next_token": false}']
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
     out = tmp_path / "out.jsonl"
@@ -94,9 +108,12 @@ def test_predict_one_output_line_per_input_line_with_per_line_errors(trained, tm
     assert outputs[3] == {"error": f'input error at {name}:4: empty "sentence"'}
     assert outputs[4]["error"].startswith(f"input error at {name}:5: not UTF-8")
     assert outputs[5] == {"error": f'input error at {name}:6: unknown field "topk"; did you mean "top_k"?'}
-    assert "input too long: 602 tokens" in outputs[6]["error"]
+    assert outputs[6] == {"error": f"input error at {name}:7: input too long: 3 tokens (+600 to generate) > "
+                                   "max_tokens 512"}
     assert outputs[7]["error"].startswith(f"input error at {name}:8: invalid JSON")
-    assert "6 of 9 input lines had errors" in result.stderr
+    # a sentence longer than the reader's max_sequence_length (40, with <s> and </s>) is cut as in training
+    assert outputs[9]["tokens"] == ["the", "cat"] * 19 and outputs[9]["scored_tokens"] == 39
+    assert "6 of 10 input lines had errors" in result.stderr
 
 
 def test_predict_scores_agree_with_evaluate(trained, tmp_path):

@@ -80,7 +80,7 @@ def test_add_tokens_and_lookups():
     assert repr(vocab) == "Vocabulary(chunk_tags: 1 (non-padded), tokens: 4)"
     with pytest.raises(InputError, match="index 4 is out of range"):
         vocab.get_token_from_index(4)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="vocabulary tokens must be str, got int 5"):
         vocab.add_token_to_namespace(5)
 
 

@@ -70,6 +70,10 @@ def test_unsupported_models_get_located_errors(tmp_path):
     words = {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": P}}}
     with pytest.raises(ConfigurationError, match=r'token_embedders\.tokens: expected an "elmo_character_encoder"'):
         LanguageModelBiLm(_model(text_field_embedder=words))
+    top_layer_only = _model()
+    top_layer_only.contextualizer.return_all_layers = None  # what an encoder that cannot return all layers has
+    with pytest.raises(ConfigurationError, match="ElmoLstmSeq2SeqEncoder cannot return all its layers"):
+        LanguageModelBiLm(top_layer_only)
     narrow = {**ELMO_LSTM, "projection_dim": 4}
     with pytest.raises(ConfigurationError, match="must have the same size"):
         LanguageModelBiLm(_model(contextualizer=narrow))

@@ -127,3 +127,12 @@ def test_tied_embeddings_and_dimension_checks(vocab):
     with pytest.raises(ConfigurationError, match="tie"):
         build(vocab, tie_embeddings=True)  # head (10, 6) vs embedding (10, 4)
     assert isinstance(build(vocab), MaskedLanguageModel) and build(vocab).default_predictor == "masked_language_model"
+
+
+def test_tying_needs_an_embedding_matrix_and_the_target_namespace_is_public(vocab):
+    characters = {"token_embedders": {"tokens": {"type": "character_encoding", "embedding_dim": 2, "num_filters": 4,
+                                                 "ngram_filter_sizes": [1], "num_embeddings": 5}}}
+    with pytest.raises(ConfigurationError, match='needs a "tokens" token embedder of type "embedding" '
+                                                 r"\(a weight matrix\), found TokenCharactersEncoder"):
+        build(vocab, contextualizer=False, tie_embeddings=True, text_field_embedder=characters)
+    assert build(vocab, contextualizer=False, text_field_embedder=characters).target_namespace == "tokens"

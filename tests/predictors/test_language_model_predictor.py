@@ -1,9 +1,79 @@
-"""Next-token choice for generation: greedy, temperature, top-k and top-p, and option validation."""
+"""The language_model predictor: input framed as in training; next-token choice for generation (greedy,
+temperature, top-k and top-p) and option validation."""
 import pytest
 import torch
 
-from lmlab.common import InputError
+from lmlab.common import ConfigurationError, InputError
+from lmlab.data import Batch, ContiguousLanguageModelingReader, SimpleLanguageModelingDatasetReader, Vocabulary
+from lmlab.models import Model
+from lmlab.predictors import LanguageModelPredictor
 from lmlab.predictors.language_model import GENERATE_OPTIONS, _choose, _generate_options
+
+WORDS = "a b c d e f g h i j".split()
+
+
+def _language_model(vocab):
+    torch.manual_seed(0)
+    return Model.from_params({
+        "type": "language_model",
+        "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}},
+        "contextualizer": {"type": "lstm", "input_size": 4, "hidden_size": 5},
+    }, vocab=vocab).eval()
+
+
+def _training_view(model, reader, tmp_path, sentence):
+    """(the instance's source tokens, summed NLL, number of targets) of `sentence` read as training reads it."""
+    path = tmp_path / "train.txt"
+    path.write_text(sentence + "\n")
+    instances = list(reader.read(str(path)))
+    assert len(instances) == 1
+    batch = Batch(instances)
+    batch.index_instances(model.vocab)
+    with torch.no_grad():
+        output = model(**batch.as_tensor_dict())
+    count = int(output["num_target_tokens"])
+    return instances[0]["source"].tokens, float(output["forward_loss"]) * count, count
+
+
+def test_an_over_long_sentence_is_cut_and_framed_exactly_as_in_training(tmp_path):
+    reader = SimpleLanguageModelingDatasetReader(max_sequence_length=6, start_tokens=["<s>"], end_tokens=["</s>"])
+    model = _language_model(Vocabulary(counter={"tokens": {word: 1 for word in WORDS + ["<s>", "</s>"]}}))
+    sentence = " ".join(WORDS)
+    trained_on, nll, count = _training_view(model, reader, tmp_path, sentence)
+    assert trained_on == ["<s>", "a", "b", "c", "d", "</s>"]
+    output = LanguageModelPredictor(model, reader).predict_json({"sentence": sentence})
+    assert output["tokens"] == ["a", "b", "c", "d"]
+    assert output["scored_tokens"] == count == 5
+    assert output["log_probability"] == pytest.approx(-nll, rel=1e-5)
+    # a sentence that fits is not changed
+    short = LanguageModelPredictor(model, reader).predict_json({"sentence": "a b", "next_token": False})
+    assert short["tokens"] == ["a", "b"] and short["scored_tokens"] == 3
+
+
+def test_a_contiguous_readers_end_of_line_token_ends_the_sentence(tmp_path):
+    reader = ContiguousLanguageModelingReader(bptt=20, end_of_line_token="<eos>")
+    model = _language_model(Vocabulary(counter={"tokens": {word: 1 for word in WORDS + ["<eos>"]}}))
+    trained_on, nll, count = _training_view(model, reader, tmp_path, "a b c")
+    assert trained_on == ["a", "b", "c"] and count == 3  # targets b, c, <eos>
+    predictor = LanguageModelPredictor(model, reader)
+    output = predictor.predict_json({"sentence": "a b c"})
+    assert output["scored_tokens"] == 3 and output["log_probability"] == pytest.approx(-nll, rel=1e-5)
+    # generation stops at the end token and leaves it out: make "<eos>" the likeliest next token
+    with torch.no_grad():
+        model.softmax_loss.bias[model.vocab.get_token_index("<eos>")] = 50.0
+    output = predictor.predict_json({"sentence": "a b c", "generate": {"max_tokens": 5, "greedy": True}})
+    assert output["next_tokens"][0]["token"] == "<eos>" and output["generated"]["tokens"] == []
+
+
+def test_needs_a_language_model():
+    vocab = Vocabulary(counter={"tokens": {word: 1 for word in WORDS + ["[MASK]"]}})
+    masked = Model.from_params({
+        "type": "masked_language_model",
+        "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}},
+        "language_model_head": {"type": "linear", "input_dim": 4},
+    }, vocab=vocab)
+    with pytest.raises(ConfigurationError, match="needs a language_model, found MaskedLanguageModel"):
+        LanguageModelPredictor(masked, SimpleLanguageModelingDatasetReader())
 
 LOG_PROBS = torch.log(torch.tensor([0.05, 0.5, 0.3, 0.1, 0.05]))
 

@@ -67,7 +67,7 @@ def test_bad_inputs_get_per_line_errors(predictor):
     assert outputs[4] == {"error": 'empty "sentence"'}
     assert "expected a JSON object" in outputs[5]["error"]
     assert outputs[6]["mask_positions"] == [1]
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match='no "\\[MASK\\]" in "sentence"'):
         predictor.predict_json({"sentence": "no mask"})
 
 

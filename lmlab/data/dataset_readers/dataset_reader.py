@@ -3,22 +3,56 @@ import glob
 import itertools
 import logging
 import os
-from typing import Any, Iterable, Iterator, List, Optional, TypeVar
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 from lmlab.common.errors import ConfigurationError, InputError, did_you_mean
 from lmlab.common.registrable import Registrable
 from lmlab.data.instance import Instance
+from lmlab.data.token_indexers.token_indexer import TokenIndexer
+from lmlab.data.tokenizers.tokenizer import Tokenizer
+from lmlab.data.tokenizers.whitespace import WhitespaceTokenizer
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+WHITESPACE_TOKENIZER = WhitespaceTokenizer()
+"""Readers' default tokenizer. It is stateless, so one instance serves every reader (no call in a signature)."""
+
+
+@dataclass(frozen=True)
+class TokenFraming:
+    """How a reader turns the tokens of one sentence into the sequence a model is trained on.
+
+    Attributes
+        start_tokens: put before the sentence (e.g. ("<S>",)).
+        end_tokens: put after it (e.g. ("</S>",), or a contiguous reader's end-of-line token).
+        max_length: the longest framed sequence, start and end tokens included (None: no limit). A
+            longer sentence keeps its first `max_length - len(start_tokens) - len(end_tokens)` tokens.
+    """
+
+    start_tokens: Tuple[str, ...] = ()
+    end_tokens: Tuple[str, ...] = ()
+    max_length: Optional[int] = None
+
+    def cut(self, tokens: List[str]) -> List[str]:
+        """The tokens of the sentence that are kept (all of them when there is no limit)."""
+        if self.max_length is None:
+            return tokens
+        return tokens[: max(self.max_length - len(self.start_tokens) - len(self.end_tokens), 0)]
+
+    def frame(self, tokens: List[str]) -> List[str]:
+        """start_tokens + cut(tokens) + end_tokens: what the model sees for this sentence."""
+        return [*self.start_tokens, *self.cut(tokens), *self.end_tokens]
 
 
 class DatasetReader(Registrable):
     """Turns a file, a folder of shard files or a glob into a lazy, deterministic stream of instances.
 
     Implementations provide `_read(file_path)` for ONE file and `text_to_instance(...)` for one
-    example given as text (what a predictor calls).
+    example given as text (what a predictor calls). Readers of text also set the three attributes
+    below, which predictors use to see their input exactly as training did.
 
     Parameters
         max_instances: Optional[int] = None   stop after this many instances of the whole stream
@@ -29,6 +63,11 @@ class DatasetReader(Registrable):
         `InputError` naming it.
     Outputs
         An iterator of `Instance`s, the same ones in the same order on every call.
+    Attributes
+        tokenizer: Tokenizer                      splits a text into tokens.
+        token_indexers: Dict[str, TokenIndexer]   index the tokens of every text field.
+        framing: TokenFraming                     start/end tokens and length limit put on each sentence
+                                                  (default: none); `_read` and `text_to_instance` apply it.
     Notes
         Worker sharding: inside a `torch.utils.data` worker w of W, `read` yields only that worker's
         share. With at least W files (and no `max_instances`) worker w reads files w, w+W, ...;
@@ -36,6 +75,10 @@ class DatasetReader(Registrable):
         chunks of `shard_chunk_size` consecutive instances), which costs W-fold reading: give a
         big corpus at least as many shard files as workers.
     """
+
+    tokenizer: Tokenizer
+    token_indexers: Dict[str, TokenIndexer]
+    framing: TokenFraming = TokenFraming()
 
     def __init__(self, max_instances: Optional[int] = None) -> None:
         if max_instances is not None and max_instances < 1:

@@ -3,9 +3,16 @@ import random
 from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
+from overrides import overrides
 
 from lmlab.common.errors import ConfigurationError, InputError
-from lmlab.data.dataset_readers.dataset_reader import DatasetReader, chunked, iter_lines
+from lmlab.data.dataset_readers.dataset_reader import (
+    WHITESPACE_TOKENIZER,
+    DatasetReader,
+    TokenFraming,
+    chunked,
+    iter_lines,
+)
 from lmlab.data.fields.array_field import ArrayField
 from lmlab.data.fields.metadata_field import MetadataField
 from lmlab.data.fields.text_field import TextField
@@ -13,7 +20,6 @@ from lmlab.data.instance import Instance
 from lmlab.data.token_indexers.single_id import SingleIdTokenIndexer
 from lmlab.data.token_indexers.token_indexer import TokenIndexer
 from lmlab.data.tokenizers.tokenizer import Tokenizer
-from lmlab.data.tokenizers.whitespace import WhitespaceTokenizer
 
 DEFAULT_MASK_TOKEN = "[MASK]"
 MASK_POSITION_PADDING = -1
@@ -40,7 +46,7 @@ class MaskedLanguageModelingReader(DatasetReader):
             ... or else (probability 1 - the two above, 0.1 by default) kept as it is.
         mask_token: str = "[MASK]"
         max_sequence_length: Optional[int] = None   longer sentences are cut to this many tokens before
-            masking.
+            masking (`self.framing.max_length`; there are no start or end tokens).
         seed: int = 13   with the line number, seeds the masking of each line.
         max_instances: Optional[int] = None
     Inputs
@@ -72,7 +78,7 @@ class MaskedLanguageModelingReader(DatasetReader):
         `mask_token` and tokenizes the pieces in between, so any tokenizer works for prediction input.
     """
 
-    def __init__(self, tokenizer: Tokenizer = WhitespaceTokenizer(),
+    def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,
                  token_indexers: Optional[Dict[str, TokenIndexer]] = None, mask_probability: float = 0.15,
                  replace_with_mask: float = 0.8, replace_with_random: float = 0.1,
                  mask_token: str = DEFAULT_MASK_TOKEN, max_sequence_length: Optional[int] = None, seed: int = 13,
@@ -95,34 +101,37 @@ class MaskedLanguageModelingReader(DatasetReader):
             raise ConfigurationError(f"expected an int >= 1 or null, found {max_sequence_length}",
                                      "max_sequence_length")
         self.tokenizer = tokenizer
-        self.token_indexers: Dict[str, TokenIndexer] = token_indexers or {"tokens": SingleIdTokenIndexer()}
+        self.token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
         for name, indexer in self.token_indexers.items():
-            if getattr(indexer, "start_tokens", None) or getattr(indexer, "end_tokens", None):
+            if indexer.start_tokens or indexer.end_tokens:
                 raise ConfigurationError("a masked LM indexer must not add start/end tokens: they would shift the "
                                          "mask positions", f"token_indexers.{name}")
         self.mask_probability = mask_probability
         self.replace_with_mask = replace_with_mask
         self.replace_with_random = replace_with_random
         self.mask_token = mask_token
-        self.max_sequence_length = max_sequence_length
+        self.framing = TokenFraming(max_length=max_sequence_length)
         self.seed = seed
 
     # --- reading --------------------------------------------------------------------------------------
+    @overrides
     def _read(self, file_path: str) -> Iterator[Instance]:
         pool = _TokenPool(_POOL_SIZE)
         numbered = ((number, line.strip()) for number, line in enumerate(iter_lines(file_path), start=1))
         for batch in chunked(((number, line) for number, line in numbered if line), _LINES_PER_BATCH):
-            for (number, line), tokens in zip(batch, self.tokenizer.batch_tokenize([line for _, line in batch])):
+            lines = [line for _, line in batch]
+            for (number, line), tokens in zip(batch, self.tokenizer.batch_tokenize(lines), strict=True):
                 if not tokens:
                     continue
                 if self.mask_token in line:
                     raise InputError(f'the sentence already contains the mask token "{self.mask_token}"; '
                                      "training and evaluation data must be unmasked text", f"{file_path}:{number}")
-                tokens = self._truncate(tokens)
+                tokens = self.framing.cut(tokens)
                 pool.extend(tokens)
                 yield self._mask(tokens, random.Random(f"{self.seed}:{number}"), pool)
 
-    def text_to_instance(self, sentence: str,  # type: ignore[override]
+    @overrides(check_signature=False)  # the base takes whatever one example is made of
+    def text_to_instance(self, sentence: str,
                          targets: Optional[List[str]] = None) -> Instance:
         """Instance for one sentence.
 
@@ -134,7 +143,7 @@ class MaskedLanguageModelingReader(DatasetReader):
         if self.mask_token not in sentence:
             if targets is not None:
                 raise InputError(f'"targets" given but the sentence contains no "{self.mask_token}"')
-            tokens = self._truncate(self.tokenizer.tokenize(sentence))
+            tokens = self.framing.cut(self.tokenizer.tokenize(sentence))
             if not tokens:
                 raise InputError("the sentence has no tokens")
             pool = _TokenPool(len(tokens))
@@ -145,22 +154,17 @@ class MaskedLanguageModelingReader(DatasetReader):
             if index:
                 tokens.append(self.mask_token)
             tokens.extend(self.tokenizer.tokenize(piece) if piece.strip() else [])
-        tokens = self._truncate(tokens)
+        tokens = self.framing.cut(tokens)
         positions = [position for position, token in enumerate(tokens) if token == self.mask_token]
         if targets is not None and len(targets) != len(positions):
             raise InputError(f'expected one target per "{self.mask_token}" ({len(positions)}), found {len(targets)}')
         original = list(tokens)
         if targets is not None:
-            for position, target in zip(positions, targets):
+            for position, target in zip(positions, targets, strict=True):
                 original[position] = target
         return self._make_instance(tokens, original, positions, targets)
 
     # --- helpers --------------------------------------------------------------------------------------
-    def _truncate(self, tokens: List[str]) -> List[str]:
-        if self.max_sequence_length is not None and len(tokens) > self.max_sequence_length:
-            return tokens[: self.max_sequence_length]
-        return tokens
-
     def _mask(self, tokens: List[str], rng: random.Random, pool: "_TokenPool") -> Instance:
         """Choose positions with `mask_probability` (at least one) and replace them (mask/random/keep)."""
         positions = [position for position in range(len(tokens)) if rng.random() < self.mask_probability]
@@ -198,6 +202,7 @@ class _MaskCountingTextField(TextField):
         super().__init__(tokens, token_indexers)
         self.mask_token = mask_token
 
+    @overrides
     def count_vocab_items(self, counter: Dict[str, Dict[str, int]]) -> None:
         super().count_vocab_items(counter)
         if self.mask_token not in self.tokens:

@@ -1,14 +1,21 @@
 """One sentence per line, for sentence-level language models."""
 from typing import Dict, Iterator, List, Optional
 
+from overrides import overrides
+
 from lmlab.common.errors import ConfigurationError
-from lmlab.data.dataset_readers.dataset_reader import DatasetReader, chunked, iter_lines
+from lmlab.data.dataset_readers.dataset_reader import (
+    WHITESPACE_TOKENIZER,
+    DatasetReader,
+    TokenFraming,
+    chunked,
+    iter_lines,
+)
 from lmlab.data.fields.text_field import TextField
 from lmlab.data.instance import Instance
 from lmlab.data.token_indexers.single_id import SingleIdTokenIndexer
 from lmlab.data.token_indexers.token_indexer import TokenIndexer
 from lmlab.data.tokenizers.tokenizer import Tokenizer
-from lmlab.data.tokenizers.whitespace import WhitespaceTokenizer
 
 _LINES_PER_BATCH = 1000  # lines tokenized together (spaCy's nlp.pipe is faster on batches)
 
@@ -31,27 +38,24 @@ class SimpleLanguageModelingDatasetReader(DatasetReader):
     Inputs
         Text files, UTF-8, one sentence per line; blank lines (and lines with no tokens) are skipped.
     Outputs
-        Instances {"source": TextField(start_tokens + sentence tokens + end_tokens)}.
+        Instances {"source": TextField(start_tokens + sentence tokens + end_tokens)}, framed by
+        `self.framing` (which predictors use to frame their input the same way).
     """
 
-    def __init__(self, tokenizer: Tokenizer = WhitespaceTokenizer(),
+    def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,
                  token_indexers: Optional[Dict[str, TokenIndexer]] = None,
                  max_sequence_length: Optional[int] = None, start_tokens: Optional[List[str]] = None,
                  end_tokens: Optional[List[str]] = None, max_instances: Optional[int] = None) -> None:
         super().__init__(max_instances=max_instances)
         self.tokenizer = tokenizer
-        self.token_indexers: Dict[str, TokenIndexer] = token_indexers or {"tokens": SingleIdTokenIndexer()}
-        self.start_tokens: List[str] = list(start_tokens or [])
-        self.end_tokens: List[str] = list(end_tokens or [])
-        self.max_sequence_length = max_sequence_length
-        self._max_sentence_tokens: Optional[int] = None
-        if max_sequence_length is not None:
-            framing = len(self.start_tokens) + len(self.end_tokens)
-            if max_sequence_length <= framing:
-                raise ConfigurationError(f"expected more than {framing} (the number of start and end tokens), "
-                                         f"found {max_sequence_length}", "max_sequence_length")
-            self._max_sentence_tokens = max_sequence_length - framing
+        self.token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
+        self.framing = TokenFraming(tuple(start_tokens or ()), tuple(end_tokens or ()), max_sequence_length)
+        added = len(self.framing.start_tokens) + len(self.framing.end_tokens)
+        if max_sequence_length is not None and max_sequence_length <= added:
+            raise ConfigurationError(f"expected more than {added} (the number of start and end tokens), "
+                                     f"found {max_sequence_length}", "max_sequence_length")
 
+    @overrides
     def _read(self, file_path: str) -> Iterator[Instance]:
         sentences = (line.strip() for line in iter_lines(file_path))
         for batch in chunked((sentence for sentence in sentences if sentence), _LINES_PER_BATCH):
@@ -59,13 +63,10 @@ class SimpleLanguageModelingDatasetReader(DatasetReader):
                 if tokens:
                     yield self._make_instance(tokens)
 
-    def text_to_instance(self, sentence: str) -> Instance:  # type: ignore[override]
+    @overrides(check_signature=False)  # the base takes whatever one example is made of
+    def text_to_instance(self, sentence: str) -> Instance:
         """Instance for one sentence (tokenized, truncated and framed exactly as in `_read`)."""
         return self._make_instance(self.tokenizer.tokenize(sentence))
 
     def _make_instance(self, tokens: List[str]) -> Instance:
-        if self._max_sentence_tokens is not None and len(tokens) > self._max_sentence_tokens:
-            tokens = tokens[: self._max_sentence_tokens]
-        if self.start_tokens or self.end_tokens:
-            tokens = self.start_tokens + tokens + self.end_tokens
-        return Instance({"source": TextField(tokens, self.token_indexers)})
+        return Instance({"source": TextField(self.framing.frame(tokens), self.token_indexers)})

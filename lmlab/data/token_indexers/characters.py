@@ -2,11 +2,14 @@
 from typing import Dict, List, Optional
 
 import numpy as np
+from overrides import overrides
 
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.token_indexers.token_indexer import TokenIndexer, count_tokens
 from lmlab.data.tokenizers.character import CharacterTokenizer
 from lmlab.data.vocabulary import Vocabulary
+
+_CHARACTER_TOKENIZER = CharacterTokenizer()  # the default: one shared instance (its settings never change)
 
 
 @TokenIndexer.register("characters")
@@ -31,7 +34,7 @@ class TokenCharactersIndexer(TokenIndexer):
     """
 
     def __init__(self, namespace: str = "token_characters",
-                 character_tokenizer: CharacterTokenizer = CharacterTokenizer(),
+                 character_tokenizer: CharacterTokenizer = _CHARACTER_TOKENIZER,
                  start_tokens: Optional[List[str]] = None, end_tokens: Optional[List[str]] = None,
                  min_padding_length: int = 0) -> None:
         if min_padding_length < 0:
@@ -47,10 +50,12 @@ class TokenCharactersIndexer(TokenIndexer):
             tokens = self.start_tokens + list(tokens) + self.end_tokens
         return self.character_tokenizer.batch_tokenize(tokens)
 
+    @overrides
     def count_vocab_items(self, tokens: List[str], counter: Dict[str, Dict[str, int]]) -> None:
         for characters in self._words(tokens):
             count_tokens(counter, self.namespace, characters)
 
+    @overrides
     def tokens_to_indices(self, tokens: List[str], vocab: Vocabulary) -> Dict[str, np.ndarray]:
         words = self._words(tokens)
         lengths = [len(characters) for characters in words]

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+from overrides import overrides
 
 from lmlab.data.token_indexers.token_indexer import TokenIndexer
 from lmlab.data.vocabulary import Vocabulary
@@ -92,6 +93,7 @@ class ElmoTokenCharactersIndexer(TokenIndexer):
     def __init__(self, namespace: str = "elmo_characters") -> None:
         self.namespace = namespace
 
+    @overrides
     def tokens_to_indices(self, tokens: List[str], vocab: Vocabulary) -> Dict[str, np.ndarray]:
         ids = np.array([cached_char_ids(token) for token in tokens], dtype=np.int64)  # (T, 50)
         return {"elmo_tokens": ids.reshape(len(tokens), MAX_WORD_LENGTH)}  # reshape: T = 0 gives (0, 50)

@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional
 
 import numpy as np
+from overrides import overrides
 
 from lmlab.common.errors import ConfigurationError, InputError
 from lmlab.data.token_indexers.token_indexer import TokenIndexer, count_tokens
@@ -52,10 +53,12 @@ class SingleIdTokenIndexer(TokenIndexer):
             tokens = self.start_tokens + list(tokens) + self.end_tokens
         return tokens
 
+    @overrides
     def count_vocab_items(self, tokens: List[str], counter: Dict[str, Dict[str, int]]) -> None:
         if self.namespace is not None:
             count_tokens(counter, self.namespace, self._framed(tokens))
 
+    @overrides
     def tokens_to_indices(self, tokens: List[str], vocab: Vocabulary) -> Dict[str, np.ndarray]:
         framed = self._framed(tokens)
         if self.namespace is None:

@@ -1,5 +1,5 @@
 """`TokenIndexer`: turns a list of string tokens into integer arrays, and a batch of those into tensors."""
-from typing import TYPE_CHECKING, Dict, Iterable, List
+from typing import TYPE_CHECKING, Dict, Iterable, List, Sequence
 
 import numpy as np
 
@@ -39,6 +39,11 @@ class TokenIndexer(Registrable):
 
     default_implementation = "single_id"
 
+    start_tokens: Sequence[str] = ()
+    """Tokens this indexer puts before every sequence, so its arrays are longer than T; none by default."""
+    end_tokens: Sequence[str] = ()
+    """Tokens this indexer puts after every sequence; none by default."""
+
     def count_vocab_items(self, tokens: List[str], counter: Dict[str, Dict[str, int]]) -> None:
         """Add the vocabulary items this indexer will look up for `tokens` to `counter`."""
 
@@ -49,5 +54,5 @@ class TokenIndexer(Registrable):
         """Pad and stack the outputs of `tokens_to_indices` for one batch into int64 tensors."""
         import torch
 
-        return {key: torch.from_numpy(pad_arrays([item[key] for item in indexed], 0, np.int64))
+        return {key: torch.from_numpy(pad_arrays([item[key] for item in indexed], 0, np.dtype(np.int64)))
                 for key in indexed[0]}

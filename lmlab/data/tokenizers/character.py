@@ -1,6 +1,8 @@
 """Character tokenizer: every character becomes a token."""
 from typing import List, Optional
 
+from overrides import overrides
+
 from lmlab.data.tokenizers.tokenizer import Tokenizer
 
 
@@ -31,6 +33,7 @@ class CharacterTokenizer(Tokenizer):
         self.start_tokens: List[str] = list(start_tokens or [])
         self.end_tokens: List[str] = list(end_tokens or [])
 
+    @overrides
     def tokenize(self, text: str) -> List[str]:
         characters = list(text.lower() if self.lowercase else text)
         if self.start_tokens or self.end_tokens:

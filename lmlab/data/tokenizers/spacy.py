@@ -1,6 +1,8 @@
 """spaCy's rule-based tokenizer (`spacy.blank(language)`: no statistical model, nothing downloaded)."""
 from typing import Any, Dict, List
 
+from overrides import overrides
+
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.tokenizers.tokenizer import Tokenizer
 
@@ -50,9 +52,11 @@ class SpacyTokenizer(Tokenizer):
             return [token.text.lower() for token in doc if not token.is_space]
         return [token.text for token in doc if not token.is_space]
 
+    @overrides
     def tokenize(self, text: str) -> List[str]:
         return self._tokens(_blank_pipeline(self.language)(text))
 
+    @overrides
     def batch_tokenize(self, texts: List[str]) -> List[List[str]]:
         return [self._tokens(doc) for doc in _blank_pipeline(self.language).pipe(texts)]
 

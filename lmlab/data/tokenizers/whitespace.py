@@ -1,6 +1,8 @@
 """Whitespace tokenizer: `str.split()`."""
 from typing import List
 
+from overrides import overrides
+
 from lmlab.data.tokenizers.tokenizer import Tokenizer
 
 
@@ -18,9 +20,11 @@ class WhitespaceTokenizer(Tokenizer):
         List[str]: the non-empty whitespace-separated pieces, in order.
     """
 
+    @overrides
     def tokenize(self, text: str) -> List[str]:
         return text.split()
 
+    @overrides
     def batch_tokenize(self, texts: List[str]) -> List[List[str]]:
         return [text.split() for text in texts]
 

@@ -17,6 +17,13 @@ class LanguageModelHead(torch.nn.Module, Registrable):
 
     default_implementation = "linear"
 
+    tie_embeddings: bool = False
+    """True when the head is built to share its (V, D) matrix with the input embedding (see `tie_weights`)."""
+
+    def tie_weights(self, weight: torch.nn.Parameter) -> None:
+        """Use `weight` (V, D), e.g. an embedding matrix, as this head's matrix; a ValueError if it cannot."""
+        raise ValueError(f"{type(self).__name__} cannot share its weights with an embedding")
+
     def get_input_dim(self) -> int:
         raise NotImplementedError
 

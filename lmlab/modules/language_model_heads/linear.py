@@ -1,5 +1,6 @@
 """`linear` and `tied`: a linear map from hidden vectors to vocabulary logits."""
 import torch
+from overrides import overrides
 from torch.nn import functional as F
 
 from lmlab.data.vocabulary import Vocabulary
@@ -57,12 +58,15 @@ class LinearLanguageModelHead(LanguageModelHead):
             if self.bias is not None:
                 self.bias.uniform_(-bound, bound)
 
+    @overrides
     def get_input_dim(self) -> int:
         return self.input_dim
 
+    @overrides
     def get_output_dim(self) -> int:
         return self.output_dim
 
+    @overrides
     def tie_weights(self, weight: torch.nn.Parameter) -> None:
         """Share `weight` (V, D) as this head's output matrix."""
         if tuple(weight.shape) != tuple(self.weight.shape):
@@ -70,6 +74,7 @@ class LinearLanguageModelHead(LanguageModelHead):
                              f"of shape {tuple(weight.shape)}")
         self.weight = weight
 
+    @overrides
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return F.linear(hidden, self.weight, self.bias)  # (..., V)
 

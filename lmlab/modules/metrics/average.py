@@ -6,17 +6,16 @@ import torch
 from lmlab.modules.metrics.metric import Metric
 
 
-@Metric.register("average")
 class Average(Metric):
     """Mean of the values passed in since the last reset.
-
-    Registered as a `Metric` with name "average".
 
     Inputs
         value: float or scalar tensor (detached before accumulating).
     Outputs
         `get_metric()` -> float mean (0.0 before any value).
     """
+
+    totals = ("_total", "_count")
 
     def __init__(self) -> None:
         self._total: Union[torch.Tensor, float] = 0.0

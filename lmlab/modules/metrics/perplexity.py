@@ -7,11 +7,8 @@ import torch
 from lmlab.modules.metrics.metric import Metric
 
 
-@Metric.register("perplexity")
 class Perplexity(Metric):
     """exp(total NLL / total tokens), accumulated over batches.
-
-    Registered as a `Metric` with name "perplexity".
 
     Inputs
         total_nll: scalar tensor, the *summed* negative log-likelihood (nats) of a batch;
@@ -19,6 +16,8 @@ class Perplexity(Metric):
     Outputs
         `get_metric()` -> float perplexity (`inf` when the average NLL overflows; 0 tokens -> 0.0).
     """
+
+    totals = ("_nll", "_count")
 
     def __init__(self) -> None:
         self._nll: Union[torch.Tensor, float] = 0.0

@@ -1,5 +1,5 @@
 """`Seq2SeqEncoder`: the contract for contextualising a padded batch of vectors."""
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -34,6 +34,9 @@ class Seq2SeqEncoder(torch.nn.Module, Registrable):
 
     num_layers: int = 1
     """L, the number of layers (`LanguageModel.num_layers()` reads it)."""
+    return_all_layers: Optional[bool] = None
+    """Whether `forward` returns every layer, (L, B, T, H_out). None: this encoder only ever returns its top
+    layer; encoders that can return all of them set a bool (their `return_all_layers` argument)."""
 
     def get_input_dim(self) -> int:
         """H_in."""

@@ -1,7 +1,8 @@
 """`basic`: one token embedder per indexer, outputs concatenated."""
-from typing import Dict
+from typing import Dict, cast
 
 import torch
+from overrides import overrides
 
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.text_field_embedders.text_field_embedder import TextFieldEmbedder
@@ -40,16 +41,19 @@ class BasicTextFieldEmbedder(TextFieldEmbedder):
         # ModuleDict registers the embedders' parameters (as token_embedders.<name>.*)
         self.token_embedders = torch.nn.ModuleDict({key: token_embedders[key] for key in self._keys})
 
+    @overrides
     def get_output_dim(self) -> int:
-        return sum(self.token_embedders[key].get_output_dim() for key in self._keys)
+        return sum(self.token_embedder(key).get_output_dim() for key in self._keys)
 
+    @overrides
     def token_embedder(self, name: str) -> TokenEmbedder:
         """The embedder of indexer `name`."""
         if name not in self.token_embedders:
             raise ConfigurationError(f'no token embedder named "{name}" (have: {", ".join(self._keys)})',
                                      "token_embedders")
-        return self.token_embedders[name]
+        return cast(TokenEmbedder, self.token_embedders[name])  # the ModuleDict holds only TokenEmbedders
 
+    @overrides
     def forward(self, text_field_input: Dict[str, Dict[str, torch.Tensor]]) -> torch.Tensor:
         given = sorted(text_field_input)
         all_found = set(self._keys) <= set(given)

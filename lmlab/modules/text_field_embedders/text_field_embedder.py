@@ -3,7 +3,9 @@ from typing import Dict
 
 import torch
 
+from lmlab.common.errors import ConfigurationError
 from lmlab.common.registrable import Registrable
+from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
 
 
 class TextFieldEmbedder(torch.nn.Module, Registrable):
@@ -23,6 +25,10 @@ class TextFieldEmbedder(torch.nn.Module, Registrable):
     def get_output_dim(self) -> int:
         """D, the size of each token's vector."""
         raise NotImplementedError
+
+    def token_embedder(self, name: str) -> TokenEmbedder:
+        """The `TokenEmbedder` of indexer `name` (e.g. to tie a softmax to its weight matrix)."""
+        raise ConfigurationError(f'{type(self).__name__} has no token embedder "{name}"', "token_embedders")
 
     def forward(self, text_field_input: Dict[str, Dict[str, torch.Tensor]]) -> torch.Tensor:
         raise NotImplementedError

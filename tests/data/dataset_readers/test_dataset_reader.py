@@ -6,8 +6,15 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lmlab.common import ConfigurationError, InputError, Params
-from lmlab.data import DatasetReader, Instance, MetadataField
-from lmlab.data.dataset_readers.dataset_reader import iter_lines
+from lmlab.data import (
+    ContiguousLanguageModelingReader,
+    DatasetReader,
+    Instance,
+    MaskedLanguageModelingReader,
+    MetadataField,
+    SimpleLanguageModelingDatasetReader,
+)
+from lmlab.data.dataset_readers.dataset_reader import TokenFraming, iter_lines
 
 
 class LineReader(DatasetReader):
@@ -121,3 +128,21 @@ def test_workers_split_one_file_by_instance_and_respect_max_instances(tmp_path):
     folder = write_shards(tmp_path / "shards", 4, 3)  # enough files, but max_instances counts the whole stream
     limited = read_with_workers(LineReader(max_instances=5), str(folder))
     assert sorted(lines(limited)) == lines(LineReader().read(str(folder)))[:5]
+
+
+def test_token_framing_cuts_the_sentence_so_that_the_framed_sequence_fits():
+    framing = TokenFraming(("<S>",), ("</S>",), max_length=4)
+    assert framing.cut(list("abcde")) == ["a", "b"]
+    assert framing.frame(list("abcde")) == ["<S>", "a", "b", "</S>"]
+    assert framing.frame(["a"]) == ["<S>", "a", "</S>"]
+    assert TokenFraming(max_length=2).frame(list("abc")) == ["a", "b"]
+    assert TokenFraming().frame(list("abc")) == list("abc") and LineReader().framing == TokenFraming()
+
+
+def test_each_text_reader_states_the_framing_it_applies():
+    simple = SimpleLanguageModelingDatasetReader(max_sequence_length=4, start_tokens=["<S>"], end_tokens=["</S>"])
+    assert simple.framing == TokenFraming(("<S>",), ("</S>",), 4)
+    assert simple.text_to_instance("a b c d e")["source"].tokens == simple.framing.frame(list("abcde"))
+    assert ContiguousLanguageModelingReader().framing == TokenFraming(end_tokens=("<eos>",))
+    assert ContiguousLanguageModelingReader(end_of_line_token=None).framing == TokenFraming()
+    assert MaskedLanguageModelingReader(max_sequence_length=6).framing == TokenFraming(max_length=6)

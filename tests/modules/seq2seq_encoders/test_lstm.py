@@ -92,7 +92,7 @@ def test_bidirectional_cannot_be_stateful_and_reports_its_sizes():
     encoder = LstmSeq2SeqEncoder(4, 3, bidirectional=True)
     assert encoder.get_input_dim() == 4 and encoder.get_output_dim() == 6
     assert not encoder.supports_state()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="LstmSeq2SeqEncoder cannot carry its state between batches"):
         encoder.set_stateful(True)
     assert isinstance(Seq2SeqEncoder.from_params({"type": "gru", "input_size": 2, "hidden_size": 2}),
                       GruSeq2SeqEncoder)
