@@ -18,11 +18,11 @@ import torch
 from lmlab.common.errors import ConfigurationError
 from lmlab.models.language_model import LanguageModel
 from lmlab.models.model import Model
-from lmlab.modules.elmo import Elmo
+from lmlab.modules.elmo import BiLm, Elmo
 from lmlab.modules.elmo.character_encoder import add_sentence_boundaries
 from lmlab.modules.elmo.character_ids import BOS_CHAR_IDS, EOS_CHAR_IDS, MAX_WORD_LENGTH
 from lmlab.modules.elmo.export import PathLike, export_elmo
-from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
+from lmlab.modules.seq2seq_encoders import ElmoLstmSeq2SeqEncoder, Seq2SeqEncoder
 from lmlab.modules.text_field_embedders import BasicTextFieldEmbedder
 from lmlab.modules.token_embedders import ElmoCharacterEncoderTokenEmbedder
 
@@ -60,7 +60,7 @@ def language_model_elmo_parts(model: Model) -> Tuple[str, ElmoCharacterEncoderTo
     return name, embedder, contextualizer
 
 
-class LanguageModelBiLm(torch.nn.Module):
+class LanguageModelBiLm(BiLm):
     """A trained bidirectional character-input `LanguageModel` with the ELMo biLM contract.
 
     Not registered: pass it to `Elmo(None, None, R, module=LanguageModelBiLm(model))`.
@@ -98,6 +98,10 @@ class LanguageModelBiLm(torch.nn.Module):
 
     def get_output_dim(self) -> int:
         return self._contextualizer.get_output_dim()
+
+    def reset_states(self) -> None:
+        """Forget the contextualizer's carried state (if the model carries one)."""
+        self._contextualizer.reset_states()
 
     def forward(self, inputs: torch.Tensor, word_inputs: Optional[torch.Tensor] = None) -> Dict[str, Any]:
         if word_inputs is not None:
@@ -144,4 +148,8 @@ def elmo_from_archive(archive_file: str, num_output_representations: int = 1, re
 def export_language_model(model: Model, options_file: PathLike, weight_file: PathLike) -> None:
     """Write a trained character-input bidirectional LM with an "elmo_lstm" contextualizer as bilm-tf files."""
     _, embedder, contextualizer = language_model_elmo_parts(model)
-    export_elmo(embedder, contextualizer, options_file, weight_file)
+    if not isinstance(contextualizer, ElmoLstmSeq2SeqEncoder):
+        raise ConfigurationError(f"cannot export {type(contextualizer).__name__} as ELMo LSTMs: expected an "
+                                 '"elmo_lstm" contextualizer; other encoders have no bilm-tf weight layout',
+                                 "model.contextualizer")
+    export_elmo(embedder.character_encoder, contextualizer.lstm, options_file, weight_file)

@@ -1,6 +1,6 @@
 """ELMo (Peters et al., 2018): character ids, the pretrained biLM from bilm-tf files, and scalar-mixed
 representations. The weights are read from the original bilm-tf `options.json` and hdf5 files."""
-from lmlab.modules.elmo.bilm import ElmoBiLm, ElmoLstm
+from lmlab.modules.elmo.bilm import BiLm, ElmoBiLm, ElmoLstm
 from lmlab.modules.elmo.character_encoder import (
     ElmoCharacterEncoder,
     add_sentence_boundaries,
@@ -12,6 +12,7 @@ from lmlab.modules.elmo.elmo import Elmo
 from lmlab.modules.elmo.export import export_bilm, export_elmo
 
 __all__ = [
+    "BiLm",
     "Elmo",
     "ElmoBiLm",
     "ElmoCharacterEncoder",

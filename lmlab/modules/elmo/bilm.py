@@ -303,7 +303,32 @@ class ElmoLstm(torch.nn.Module):
         )
 
 
-class ElmoBiLm(torch.nn.Module):
+class BiLm(torch.nn.Module):
+    """What `Elmo` mixes: a bidirectional LM over ELMo character ids that returns all its layers.
+
+    Implementations: `ElmoBiLm` (bilm-tf files) and `lmlab.models.elmo_lm.LanguageModelBiLm` (an lmlab LM).
+
+    Inputs
+        inputs: (B, T, 50) int64 character ids (`batch_to_ids`), without `<S>`/`</S>`;
+        word_inputs: optional (B, T) int64 word ids, for a biLM with a word cache.
+    Outputs
+        {"activations": `num_layers` tensors (B, T + 2, D), "mask": (B, T + 2) bool}: `<S>` and `</S>`
+        added around each row, zeros at padding, D = `get_output_dim()`.
+    Attributes
+        num_layers: the number of tensors in "activations".
+    """
+
+    num_layers: int
+
+    def get_output_dim(self) -> int:
+        """D, the size of every activation vector."""
+        raise NotImplementedError
+
+    def reset_states(self) -> None:
+        """Forget any state carried from one call to the next (none by default)."""
+
+
+class ElmoBiLm(BiLm):
     """A pretrained ELMo biLM (bilm-tf files) returning its three layers for each position.
 
     Not registered: use it through `Elmo`, or as a module of its own.
@@ -382,6 +407,14 @@ class ElmoBiLm(torch.nn.Module):
             table, freeze=not self._requires_grad, padding_idx=0
         )
         self._bos_embedding, self._eos_embedding = bos, eos
+
+    @property
+    def character_encoder(self) -> ElmoCharacterEncoder:
+        return self._token_embedder
+
+    @property
+    def lstm(self) -> ElmoLstm:
+        return self._elmo_lstm
 
     def reset_states(self) -> None:
         """Forget the LSTM states carried between calls."""

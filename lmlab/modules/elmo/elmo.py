@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.modules.elmo.bilm import ElmoBiLm
+from lmlab.modules.elmo.bilm import BiLm, ElmoBiLm
 from lmlab.modules.elmo.character_encoder import remove_sentence_boundaries
 from lmlab.modules.scalar_mix import ScalarMix
 
@@ -35,11 +35,7 @@ class Elmo(torch.nn.Module):
         scalar_mix_parameters: Optional[List[float]] = None
                                         fixed, untrainable pre-softmax mixing weights (one per biLM layer),
                                         e.g. `[-9e10, 1, -9e10]` selects the first LSTM layer.
-        module: Optional[torch.nn.Module] = None
-                                        a biLM to use instead of the pretrained one. It must have an
-                                        attribute `num_layers` and `forward(inputs[, word_inputs])`
-                                        returning {"activations": num_layers tensors (B, T', D),
-                                        "mask": (B, T')} with `<S>`/`</S>` included as `ElmoBiLm` does.
+        module: Optional[BiLm] = None   a biLM to use instead of the pretrained one (see `BiLm`).
     Inputs
         inputs: (B, T, 50) or (B, N, T, 50) int64 character ids (`batch_to_ids`);
         word_inputs: optional (B, T) or (B, N, T) int64 ids into `vocab_to_cache`.
@@ -64,7 +60,7 @@ class Elmo(torch.nn.Module):
         vocab_to_cache: Optional[List[str]] = None,
         keep_sentence_boundaries: bool = False,
         scalar_mix_parameters: Optional[List[float]] = None,
-        module: Optional[torch.nn.Module] = None,
+        module: Optional[BiLm] = None,
     ) -> None:
         super().__init__()
         if num_output_representations < 1:
@@ -77,12 +73,9 @@ class Elmo(torch.nn.Module):
                 raise ConfigurationError(
                     "options_file and weight_file must both be None when a biLM `module` is given", "module"
                 )
-            if not isinstance(getattr(module, "num_layers", None), int):
-                raise ConfigurationError(
-                    f"expected a biLM with an integer attribute `num_layers`, found {type(module).__name__}",
-                    "module",
-                )
-            self._elmo_lstm = module
+            if not isinstance(module, BiLm):
+                raise ConfigurationError(f"expected a BiLm (e.g. ElmoBiLm), found {type(module).__name__}", "module")
+            self._elmo_lstm: BiLm = module
         else:
             if options_file is None:
                 raise ConfigurationError("an ELMo options file is required (or pass a biLM `module`)", "options_file")
@@ -106,10 +99,11 @@ class Elmo(torch.nn.Module):
         )
 
     def get_output_dim(self) -> int:
-        get_output_dim = getattr(self._elmo_lstm, "get_output_dim", None)
-        if get_output_dim is None:
-            raise AttributeError(f"the biLM module {type(self._elmo_lstm).__name__} has no get_output_dim()")
-        return get_output_dim()
+        return self._elmo_lstm.get_output_dim()
+
+    def reset_states(self) -> None:
+        """Forget the biLM's carried state (see `ElmoBiLm`'s `stateful`)."""
+        self._elmo_lstm.reset_states()
 
     def forward(self, inputs: Optional[torch.Tensor], word_inputs: Optional[torch.Tensor] = None) -> Dict[str, Any]:
         inputs, word_inputs, leading = self._flatten(inputs, word_inputs)

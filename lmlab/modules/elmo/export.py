@@ -1,9 +1,9 @@
 """Export an ELMo-style biLM to bilm-tf's `options.json` + hdf5 weight file (the format `ElmoBiLm` reads).
 
-The character encoder (`ElmoCharacterEncoder`, or the "elmo_character_encoder" token embedder wrapping
-one) and the LSTM stacks (`ElmoLstm`, or the "elmo_lstm" contextualizer wrapping one) are taken as two
-arguments, so that this module needs nothing from the model layer; `lmlab.models.elmo_lm` unwraps a
-trained `LanguageModel` into these two parts.
+The character encoder (`ElmoCharacterEncoder`: an "elmo_character_encoder" token embedder's
+`character_encoder`) and the LSTM stacks (`ElmoLstm`: an "elmo_lstm" contextualizer's `lstm`) are taken
+as two arguments, so that this module needs nothing from the layers that wrap them;
+`lmlab.models.elmo_lm` unwraps a trained `LanguageModel` into these two parts.
 
 Every dataset is written in the layout of the fixture README (section 3): `char_embed` without the row
 of the padding-token id 0; convolution kernels in TensorFlow conv2d layout (1, width, in, out); highway
@@ -41,29 +41,22 @@ def atomic_hdf5_file(path: PathLike) -> Iterator[Any]:
             yield h5file
 
 
-def unwrap_character_encoder(module: Any) -> ElmoCharacterEncoder:
-    """The `ElmoCharacterEncoder` of `module` (itself, or the one an "elmo_character_encoder" wraps)."""
-    encoder = getattr(module, "character_encoder", module)
-    if not isinstance(encoder, ElmoCharacterEncoder):
+def _check_parts(character_encoder: Any, lstm: Any) -> None:
+    """A `ConfigurationError` naming the part that is not an `ElmoCharacterEncoder` / `ElmoLstm`."""
+    if not isinstance(character_encoder, ElmoCharacterEncoder):
         raise ConfigurationError(
-            f"cannot export {type(module).__name__} as an ELMo character encoder: expected an "
-            '"elmo_character_encoder" token embedder (or an ElmoCharacterEncoder)', "text_field_embedder")
-    return encoder
-
-
-def unwrap_lstm(module: Any) -> ElmoLstm:
-    """The `ElmoLstm` of `module` (itself, or the one an "elmo_lstm" contextualizer wraps)."""
-    lstm = getattr(module, "lstm", module)
+            f"cannot export {type(character_encoder).__name__} as an ELMo character encoder: expected an "
+            "ElmoCharacterEncoder (the character_encoder of an \"elmo_character_encoder\" token embedder)",
+            "text_field_embedder")
     if not isinstance(lstm, ElmoLstm):
         raise ConfigurationError(
-            f'cannot export {type(module).__name__} as ELMo LSTMs: expected an "elmo_lstm" contextualizer '
-            "(or an ElmoLstm); other encoders have no bilm-tf weight layout", "contextualizer")
-    return lstm
+            f"cannot export {type(lstm).__name__} as ELMo LSTMs: expected an ElmoLstm (the lstm of an "
+            '"elmo_lstm" contextualizer); other encoders have no bilm-tf weight layout', "contextualizer")
 
 
-def elmo_options(character_encoder: Any, contextualizer: Any) -> Dict[str, Any]:
+def elmo_options(encoder: ElmoCharacterEncoder, lstm: ElmoLstm) -> Dict[str, Any]:
     """The bilm-tf options dict describing these two parts (checked to fit together)."""
-    encoder, lstm = unwrap_character_encoder(character_encoder), unwrap_lstm(contextualizer)
+    _check_parts(encoder, lstm)
     if not encoder.output_dim == lstm.input_size == lstm.hidden_size:
         raise ConfigurationError(
             "bilm-tf files describe a model whose token vectors, LSTM inputs and LSTM projections have one size "
@@ -87,9 +80,9 @@ def elmo_options(character_encoder: Any, contextualizer: Any) -> Dict[str, Any]:
     }
 
 
-def elmo_weight_arrays(character_encoder: Any, contextualizer: Any) -> Dict[str, np.ndarray]:
+def elmo_weight_arrays(encoder: Any, lstm: Any) -> Dict[str, np.ndarray]:  # checked: ElmoCharacterEncoder, ElmoLstm
     """Every dataset of the bilm-tf weight file, by name, as float32 arrays."""
-    encoder, lstm = unwrap_character_encoder(character_encoder), unwrap_lstm(contextualizer)
+    _check_parts(encoder, lstm)
 
     def array(tensor: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(tensor.detach().cpu().to(torch.float32).numpy())
@@ -118,20 +111,22 @@ def elmo_weight_arrays(character_encoder: Any, contextualizer: Any) -> Dict[str,
     return arrays
 
 
-def export_elmo(character_encoder: Any, contextualizer: Any, options_file: PathLike, weight_file: PathLike) -> None:
+def export_elmo(character_encoder: ElmoCharacterEncoder, lstm: ElmoLstm, options_file: PathLike,
+                weight_file: PathLike) -> None:
     """Write `options_file` (JSON) and `weight_file` (hdf5) for `ElmoBiLm`, each atomically.
 
     Parameters
-        character_encoder: an "elmo_character_encoder" token embedder or an `ElmoCharacterEncoder`.
-        contextualizer: an "elmo_lstm" contextualizer or an `ElmoLstm`.
+        character_encoder: ElmoCharacterEncoder   e.g. an "elmo_character_encoder" token embedder's
+                                                  `character_encoder`.
+        lstm: ElmoLstm                            e.g. an "elmo_lstm" contextualizer's `lstm`.
     Notes
         The two must agree on one size P (token vectors = LSTM inputs = LSTM projections), as bilm-tf's
         options have a single `projection_dim`. Anything else raises a `ConfigurationError` naming the
         part that cannot be exported. The stateful/stateless mode is not part of the files: `ElmoBiLm`
         chooses it when loading.
     """
-    options = elmo_options(character_encoder, contextualizer)
-    arrays = elmo_weight_arrays(character_encoder, contextualizer)
+    options = elmo_options(character_encoder, lstm)
+    arrays = elmo_weight_arrays(character_encoder, lstm)
     with atomic_hdf5_file(weight_file) as h5file:
         for name, value in arrays.items():
             h5file.create_dataset(name, data=value)
@@ -141,4 +136,4 @@ def export_elmo(character_encoder: Any, contextualizer: Any, options_file: PathL
 
 def export_bilm(bilm: ElmoBiLm, options_file: PathLike, weight_file: PathLike) -> None:
     """`export_elmo` for an `ElmoBiLm` (e.g. one loaded from files and then fine-tuned)."""
-    export_elmo(bilm._token_embedder, bilm._elmo_lstm, options_file, weight_file)
+    export_elmo(bilm.character_encoder, bilm.lstm, options_file, weight_file)

@@ -65,7 +65,7 @@ class ElmoTokenEmbedder(TokenEmbedder):
 
     def reset_states(self) -> None:
         """Forget the carried LSTM states (only matters with `stateful`)."""
-        self._elmo._elmo_lstm.reset_states()
+        self._elmo.reset_states()
 
     def forward(self, elmo_tokens: torch.Tensor, word_inputs: Optional[torch.Tensor] = None) -> torch.Tensor:
         output = self._elmo(elmo_tokens, word_inputs)

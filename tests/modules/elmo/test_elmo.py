@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.modules.elmo import Elmo, ElmoBiLm, add_sentence_boundaries, batch_to_ids
+from lmlab.modules.elmo import BiLm, Elmo, ElmoBiLm, add_sentence_boundaries, batch_to_ids
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "elmo"
 SENTENCES = [
@@ -151,8 +151,8 @@ def test_cache_built_from_vocab_file_equals_reference_embeddings(files):
     assert not bilm._word_embedding.weight.requires_grad
 
 
-class _TinyBiLm(torch.nn.Module):
-    """A made-up two-layer 'biLM' following the module contract."""
+class _TinyBiLm(BiLm):
+    """A made-up two-layer 'biLM' following the `BiLm` contract."""
 
     num_layers = 2
 
@@ -180,7 +180,7 @@ def test_custom_module():
     torch.testing.assert_close(output["elmo_representations"][0], expected)
     with pytest.raises(ConfigurationError, match="must both be None"):
         Elmo("options.json", None, 1, module=module)
-    with pytest.raises(ConfigurationError, match="num_layers"):
+    with pytest.raises(ConfigurationError, match="at module: expected a BiLm .*, found Linear"):
         Elmo(None, None, 1, module=torch.nn.Linear(2, 2))
     with pytest.raises(ConfigurationError, match="options file"):
         Elmo(None, None, 1)

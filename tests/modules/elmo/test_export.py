@@ -8,8 +8,14 @@ import pytest
 import torch
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.modules.elmo import (ElmoBiLm, add_sentence_boundaries, batch_to_ids, export_bilm, export_elmo,
-                                load_elmo_options)
+from lmlab.modules.elmo import (
+    ElmoBiLm,
+    add_sentence_boundaries,
+    batch_to_ids,
+    export_bilm,
+    export_elmo,
+    load_elmo_options,
+)
 from lmlab.modules.elmo.character_ids import BOS_CHAR_IDS, EOS_CHAR_IDS
 from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
 from lmlab.modules.token_embedders import TokenEmbedder
@@ -46,7 +52,7 @@ def _activations_of_parts(encoder, lstm, ids):
 def test_round_trip_through_the_files_gives_the_same_activations(tmp_path, skip, cell_clip):
     encoder, lstm = _parts(skip, cell_clip)
     options, weights = tmp_path / "options.json", tmp_path / "weights.hdf5"
-    export_elmo(encoder, lstm, options, weights)
+    export_elmo(encoder.character_encoder, lstm.lstm, options, weights)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["options.json", "weights.hdf5"]  # no temporary left
     loaded_options = load_elmo_options(str(options))
     assert loaded_options["lstm"] == {"use_skip_connections": skip, "n_layers": 2, "projection_dim": P, "dim": 7,
@@ -67,7 +73,7 @@ def test_round_trip_through_the_files_gives_the_same_activations(tmp_path, skip,
 
 def test_weight_file_layout(tmp_path):
     encoder, lstm = _parts()
-    export_elmo(encoder, lstm, tmp_path / "o.json", tmp_path / "w.hdf5")
+    export_elmo(encoder.character_encoder, lstm.lstm, tmp_path / "o.json", tmp_path / "w.hdf5")
     with h5py.File(tmp_path / "w.hdf5", "r") as h5file:
         assert h5file["char_embed"].shape == (261, 3) and h5file["char_embed"].dtype == numpy.float32
         assert h5file["CNN/W_cnn_2"].shape == (1, 3, 3, 6)
@@ -102,12 +108,13 @@ def test_re_export_of_the_pretrained_fixture_reproduces_every_dataset_exactly(tm
 def test_unsupported_parts_are_named_and_nothing_is_written(tmp_path):
     encoder, lstm = _parts()
     other = Seq2SeqEncoder.from_params({"type": "bidirectional_lm_lstm", "input_size": P, "hidden_size": P})
-    with pytest.raises(ConfigurationError, match='expected an "elmo_lstm" contextualizer'):
-        export_elmo(encoder, other, tmp_path / "o.json", tmp_path / "w.hdf5")
+    with pytest.raises(ConfigurationError, match="cannot export BidirectionalLmLstm as ELMo LSTMs: expected an "
+                                                 "ElmoLstm"):
+        export_elmo(encoder.character_encoder, other, tmp_path / "o.json", tmp_path / "w.hdf5")
     embedding = TokenEmbedder.from_params({"type": "embedding", "embedding_dim": P, "num_embeddings": 5})
-    with pytest.raises(ConfigurationError, match='expected an "elmo_character_encoder"'):
-        export_elmo(embedding, lstm, tmp_path / "o.json", tmp_path / "w.hdf5")
+    with pytest.raises(ConfigurationError, match="cannot export Embedding as an ELMo character encoder"):
+        export_elmo(embedding, lstm.lstm, tmp_path / "o.json", tmp_path / "w.hdf5")
     wide = Seq2SeqEncoder.from_params({"type": "elmo_lstm", "input_size": P, "hidden_size": 7, "projection_dim": 3})
     with pytest.raises(ConfigurationError, match="one size"):
-        export_elmo(encoder, wide, tmp_path / "o.json", tmp_path / "w.hdf5")
+        export_elmo(encoder.character_encoder, wide.lstm, tmp_path / "o.json", tmp_path / "w.hdf5")
     assert list(tmp_path.iterdir()) == []
