@@ -15,7 +15,7 @@ from lmlab.common.errors import LmlabError
 from lmlab.common.plugins import import_module_and_submodules, import_plugins
 from lmlab.version import VERSION
 
-BUILTIN_COMMANDS = ["list", "check", "train", "evaluate", "predict", "classify", "elmo", "serve"]
+BUILTIN_COMMANDS = ["list", "check", "train", "evaluate", "predict", "classify", "elmo", "serve", "prune"]
 """Modules under `lmlab.commands` that register the built-in subcommands."""
 
 

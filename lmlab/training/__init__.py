@@ -1,8 +1,9 @@
 from lmlab.training.callbacks import TrainerCallback
+from lmlab.training.clip_gates import ClipGates
 from lmlab.training.gradient_descent_trainer import GradientDescentTrainer, evaluate_model
 from lmlab.training.learning_rate_schedulers import LearningRateScheduler
 from lmlab.training.optimizers import Optimizer
 from lmlab.training.trainer import Trainer
 
-__all__ = ["GradientDescentTrainer", "LearningRateScheduler", "Optimizer", "Trainer", "TrainerCallback",
+__all__ = ["ClipGates", "GradientDescentTrainer", "LearningRateScheduler", "Optimizer", "Trainer", "TrainerCallback",
            "evaluate_model"]

@@ -13,6 +13,7 @@ from lmlab.modules.text_field_embedders import TextFieldEmbedder
 from lmlab.modules.token_embedders import TokenEmbedder
 
 ELMO_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "elmo"
+LM_ARCHIVE = "<a language-model archive, written by the lm_archive fixture>"
 MINIMAL = {
     TokenEmbedder: {
         "embedding": {"embedding_dim": 3},
@@ -20,6 +21,8 @@ MINIMAL = {
         "elmo_character_encoder": {"filters": [[1, 2]], "projection_dim": 3},
         "elmo_token_embedder": {"options_file": str(ELMO_FIXTURE / "options.json"),
                                 "weight_file": str(ELMO_FIXTURE / "lm_weights.hdf5")},
+        "character_lstm": {"embedding_dim": 3, "hidden_size": 2},
+        "language_model_token_embedder": {"forward_archive": LM_ARCHIVE},
     },
     TextFieldEmbedder: {
         "basic": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 3}}},
@@ -54,11 +57,19 @@ def test_every_registered_name_has_a_minimal_config():
         assert sorted(base.list_available()) == sorted(configs), base.__name__
 
 
+@pytest.fixture(scope="module")
+def lm_archive(tmp_path_factory):
+    from lmlab.models.testing import write_language_model_archive
+
+    return str(write_language_model_archive(tmp_path_factory.mktemp("lm") / "lm.tar.gz", ["a", "b"]))
+
+
 @pytest.mark.parametrize("base,name", CASES, ids=[f"{base.registry_name()}:{name}" for base, name in CASES])
-def test_builds_from_minimal_config_with_snake_case_name_and_documented_contract(base, name):
+def test_builds_from_minimal_config_with_snake_case_name_and_documented_contract(base, name, lm_archive):
     assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name)
     vocab = Vocabulary(counter={"tokens": {"a": 1, "b": 1}, "token_characters": {"a": 1}})
-    component = base.from_params({"type": name, **MINIMAL[base][name]}, vocab=vocab, **RUN_TIME.get(base, {}))
+    config = {key: lm_archive if value == LM_ARCHIVE else value for key, value in MINIMAL[base][name].items()}
+    component = base.from_params({"type": name, **config}, vocab=vocab, **RUN_TIME.get(base, {}))
     assert isinstance(component, base)
     implementation, _ = base.resolve_class_name(name)
     doc = implementation.__doc__ or ""

@@ -1,0 +1,28 @@
+// conll2000_tagger.jsonnet plus LD-Net's contextual features: the dense outputs of the forward and backward
+// WikiText-2 LD-Net language models (configs/ldnet/wikitext2_ldnet_{forward,backward}.jsonnet: 6 layers each,
+// [embedding 200, 6 x 128] = 968 columns per LM), frozen, side by side and projected to 100 with a ReLU
+// (LD-Net's `lm_seq`). The LM archives: LDNET_FORWARD_LM and LDNET_BACKWARD_LM (default runs/ldnet_forward
+// and runs/ldnet_backward). The LMs see the words as they are (WikiText-2 keeps case), through their own
+// vocabulary; words they do not know are their OOV.
+//   lmlab train configs/ldnet/conll2000_tagger_ldnet.jsonnet -s runs/conll2000_ldnet
+// Then prune (configs/ldnet/conll2000_prune.jsonnet).
+local tagger = import "conll2000_tagger.jsonnet";
+local lm_features = {
+  type: "language_model_token_embedder",
+  forward_archive: std.native("extVarOr")("LDNET_FORWARD_LM", "runs/ldnet_forward/model.tar.gz"),
+  backward_archive: std.native("extVarOr")("LDNET_BACKWARD_LM", "runs/ldnet_backward/model.tar.gz"),
+  mode: "concat",
+  projection_dim: 100,
+  dropout: 0.5,
+  vocab_namespace: "lm_tokens",
+};
+local with_lm_tokens(reader) = reader + {token_indexers+: {lm_tokens: {type: "single_id", namespace: "lm_tokens"}}};
+
+tagger + {
+  dataset_reader: with_lm_tokens(tagger.dataset_reader),
+  validation_dataset_reader: with_lm_tokens(tagger.validation_dataset_reader),
+  model+: {
+    text_field_embedder: {token_embedders: tagger.model.text_field_embedder.token_embedders + {lm_tokens: lm_features}},
+    encoder+: {input_size: 300},
+  },
+}

@@ -1,0 +1,294 @@
+"""`language_model_token_embedder`: contextual token features from frozen lmlab language models (LD-Net, ELMo)."""
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, cast
+
+import torch
+
+from lmlab.common.archive_format import (
+    VOCABULARY_NAME,
+    extracted_archive,
+    read_config,
+    read_weights,
+    without_pretrained_files,
+)
+from lmlab.common.errors import ArchiveError, ConfigurationError
+from lmlab.common.params import Params
+from lmlab.data.vocabulary import Vocabulary
+from lmlab.modules.scalar_mix import ScalarMix
+from lmlab.modules.seq2seq_encoders.dense_rnn import DenseRnn
+from lmlab.modules.seq2seq_encoders.rnn_stack import RnnStack
+from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
+from lmlab.modules.util import reverse_padded_rows, sequence_lengths, zero_padding
+
+if TYPE_CHECKING:  # text field embedders import this package (their base names TokenEmbedder)
+    from lmlab.modules.text_field_embedders.text_field_embedder import TextFieldEmbedder
+
+# Where a "language_model" archive keeps the weights of its two parts: its state-dict layout, fixed by every
+# archive written so far (LanguageModel's `_text_field_embedder` and `_contextualizer` submodules).
+_EMBEDDER_WEIGHTS, _CONTEXTUALIZER_WEIGHTS = "_text_field_embedder.", "_contextualizer."
+
+
+class FrozenLanguageModel(torch.nn.Module):
+    """The input side of a trained language model (its word embedding and contextualizer), run on tagger ids.
+
+    Not registered: the part of `LanguageModelTokenEmbedder` that holds one language model.
+
+    Parameters
+        text_field_embedder: TextFieldEmbedder   the LM's, with a single-id embedder under `indexer`.
+        indexer: str                   the indexer name the LM's embedder reads.
+        contextualizer: Seq2SeqEncoder the LM's (unidirectional, not carrying state).
+        id_map: (V_tagger,) long       tagger id -> LM id (padding -> 0, unknown words -> the LM's OOV id).
+        reverse: bool                  a backward LM: a forward LM trained on reversed text.
+    Inputs
+        ids: (B, T) long tagger ids;  mask: (B, T) bool, True = token, padding only at the end of a row.
+    Outputs
+        The contextualizer's output for every token, (B, T, D), or (L, B, T, H) when it returns all layers;
+        for a backward LM the value at t depends on the tokens t, t + 1, ... of the row.
+    """
+
+    id_map: torch.Tensor
+
+    def __init__(self, text_field_embedder: "TextFieldEmbedder", indexer: str, contextualizer: Seq2SeqEncoder,
+                 id_map: torch.Tensor, reverse: bool) -> None:
+        super().__init__()
+        self.text_field_embedder = text_field_embedder
+        self.indexer = indexer
+        self.contextualizer = contextualizer
+        self.reverse = reverse
+        self.register_buffer("id_map", id_map, persistent=False)  # derived from the two vocabularies
+        self.train(False)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = sequence_lengths(mask)
+        lm_ids = self.id_map[ids]  # (B, T)
+        if self.reverse:
+            lm_ids = reverse_padded_rows(lm_ids, lengths)  # each row read from its last token back
+        embedded = self.text_field_embedder({self.indexer: {"tokens": lm_ids}})  # (B, T, E)
+        output = self.contextualizer(embedded, mask)  # (B, T, D) or (L, B, T, H)
+        if not self.reverse:
+            return output
+        if output.dim() == 3:
+            return reverse_padded_rows(output, lengths)
+        return reverse_padded_rows(output.permute(1, 2, 0, 3), lengths).permute(2, 0, 1, 3)  # (L, B, T, H)
+
+    def train(self, mode: bool = True) -> "FrozenLanguageModel":
+        # frozen means the trained computation: no dropout or layer dropout inside the LM, ever
+        return super().train(False)
+
+
+@TokenEmbedder.register("language_model_token_embedder")
+class LanguageModelTokenEmbedder(TokenEmbedder):
+    """Contextual token vectors from one or two frozen, trained lmlab language models (forward + backward).
+
+    Registered as a `TokenEmbedder` with name "language_model_token_embedder".
+
+    Parameters
+        forward_archive: str              model.tar.gz (path or URL) of a unidirectional "language_model"
+                                          that embeds word ids with one "embedding".
+        backward_archive: Optional[str] = None   the same for the backward LM: a forward LM trained on
+                                          reversed text (the contiguous reader's `reverse`); it reads each
+                                          sentence from its end.
+        mode: "concat" | "scalar_mix" = "concat"
+                                          concat: the LMs' contextualizer outputs side by side, for a
+                                          "dense_rnn"/"ld_rnn" [embedding, layer_1, ..., layer_L] (LD-Net);
+                                          scalar_mix: per LM a learned `ScalarMix` of its contextualizer's
+                                          layers (ELMo), which needs a contextualizer that can return them.
+        projection_dim: Optional[int] = None   P: ReLU(Linear(D -> P)) of the features (LD-Net's `lm_seq`).
+                                          Layer selection and pruning need it (mode concat).
+        dropout: float = 0.0              on the features, before the projection.
+        do_layer_norm: bool = False       scalar_mix: normalise each layer inside the mix.
+        vocab_namespace: str = "tokens"   namespace of the ids this embedder gets (the tagger's vocabulary).
+        lowercase_tokens: bool = False    lowercase the tagger's words before looking them up in an LM's
+                                          vocabulary (for LMs trained on lowercased text).
+        vocab: Vocabulary                 injected by lmlab (the tagger's vocabulary).
+    Inputs
+        ids: (B, T) long ids of `vocab_namespace`; 0 is padding.
+    Outputs
+        (B, T, D), zeros at padding. D = P with a projection; else concat: the sum of the contextualizers'
+        output sizes, scalar_mix: the sum of their layer sizes H.
+    Notes
+        Frozen: the LMs' weights never train and they always run as in evaluation (no dropout, no layer
+        dropout); without trainable gates they run without autograd. Each tagger id is mapped once, at
+        construction, to the LM id of the same word (OOV when the LM does not know it), so build the
+        tagger's vocabulary for `vocab_namespace` from all its data.
+        Like "elmo_token_embedder" this constructor reads files (the archives). The LM weights are saved
+        with the tagger, but rebuilding it from its config reads the archives again: keep them reachable.
+        Layer selection: `set_gates_trainable(True)` makes the gates of every dense LM layer trainable;
+        `prune()` deletes the layers whose gate is 0 and the matching input columns of the projection. The
+        layers kept are part of this module's state (`get_extra_state`), so a pruned model's weights
+        rebuild the pruned structure from the same config.
+    """
+
+    def __init__(self, forward_archive: str, backward_archive: Optional[str] = None,
+                 mode: Literal["concat", "scalar_mix"] = "concat", projection_dim: Optional[int] = None,
+                 dropout: float = 0.0, do_layer_norm: bool = False, vocab_namespace: str = "tokens",
+                 lowercase_tokens: bool = False, vocab: Optional[Vocabulary] = None) -> None:
+        super().__init__()
+        if vocab is None:
+            raise ConfigurationError("needs the vocabulary of the model it is part of (lmlab injects it)", "vocab")
+        if do_layer_norm and mode != "scalar_mix":
+            raise ConfigurationError('only a scalar mix normalises layers: set mode "scalar_mix"', "do_layer_norm")
+        self.mode = mode
+        archives = [("forward_archive", forward_archive, False)]
+        if backward_archive is not None:
+            archives.append(("backward_archive", backward_archive, True))
+        self.language_models = torch.nn.ModuleList(
+            _load_language_model(path, where, reverse, mode == "scalar_mix", vocab, vocab_namespace, lowercase_tokens)
+            for where, path, reverse in archives)
+        for parameter in self.language_models.parameters():
+            parameter.requires_grad_(False)
+        self.mixes = torch.nn.ModuleList(
+            ScalarMix(language_model.contextualizer.num_layers, do_layer_norm=do_layer_norm)
+            for language_model in self._language_models()) if mode == "scalar_mix" else None
+        self.dropout = torch.nn.Dropout(dropout)
+        self.projection = torch.nn.Linear(self._feature_dim(), projection_dim) if projection_dim else None
+        # per LM, the (original) indices of the layers still there; None for LMs that cannot be pruned
+        self._kept_layers: List[Optional[List[int]]] = [
+            list(range(language_model.contextualizer.num_layers))
+            if isinstance(language_model.contextualizer, DenseRnn) else None
+            for language_model in self._language_models()]
+
+    def _language_models(self) -> List[FrozenLanguageModel]:
+        return [cast(FrozenLanguageModel, language_model) for language_model in self.language_models]
+
+    def _feature_dim(self) -> int:
+        if self.mode == "scalar_mix":  # the contextualizers are RnnStacks (checked on loading)
+            return sum(cast(RnnStack, lm.contextualizer).hidden_size for lm in self._language_models())
+        return sum(language_model.contextualizer.get_output_dim() for language_model in self._language_models())
+
+    def get_output_dim(self) -> int:
+        return self.projection.out_features if self.projection is not None else self._feature_dim()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = ids != 0  # (B, T)
+        trains_gates = any(parameter.requires_grad for parameter in self.language_models.parameters())
+        with torch.set_grad_enabled(torch.is_grad_enabled() and trains_gates):
+            outputs = [language_model(ids, mask) for language_model in self.language_models]
+        if self.mixes is not None:
+            outputs = [mix(list(layers.unbind(0)), mask) for mix, layers in zip(self.mixes, outputs, strict=True)]
+        features = self.dropout(torch.cat(outputs, dim=-1))  # (B, T, D)
+        if self.projection is not None:
+            features = torch.relu(self.projection(features))  # (B, T, P)
+        return zero_padding(features, mask)
+
+    # --- layer selection and pruning -------------------------------------------------------------
+    def _check_prunable(self) -> None:
+        if self.mode != "concat" or self.projection is None:
+            raise ConfigurationError('layer selection needs mode "concat" and a projection_dim (the projection\'s '
+                                     "input columns are what pruning removes)", "projection_dim")
+        if not all(isinstance(lm.contextualizer, DenseRnn) for lm in self._language_models()):
+            raise ConfigurationError('layer selection needs language models with a "dense_rnn" or "ld_rnn" '
+                                     "contextualizer", "forward_archive")
+
+    def set_gates_trainable(self, flag: bool) -> None:
+        """Make every LM layer's gate a trainable parameter (flag True) or a fixed buffer again."""
+        self._check_prunable()
+        for encoder in self._dense_encoders():
+            encoder.set_gates_trainable(flag)
+
+    def gates(self) -> torch.Tensor:
+        """(N,) the gates of every LM layer, forward LM first (differentiable when trainable)."""
+        return torch.cat([encoder.gates for encoder in self._dense_encoders()])
+
+    def kept_layers(self) -> List[Optional[List[int]]]:
+        """Per LM, the original indices of its layers still present (None: not a prunable LM)."""
+        return [None if kept is None else list(kept) for kept in self._kept_layers]
+
+    def prune(self) -> None:
+        """Delete every LM layer whose gate is 0; the output is unchanged (exactly, for those gates)."""
+        self._check_prunable()
+        for index, encoder in enumerate(self._dense_encoders()):  # every LM is dense: checked above
+            keep = [layer for layer, gate in enumerate(encoder.gates.tolist()) if gate != 0]
+            self._prune_language_model(index, keep)
+
+    def _prune_language_model(self, index: int, keep: List[int]) -> None:
+        """Keep the layers at positions `keep` (of those present) of LM `index`; slice the projection."""
+        language_models = self._language_models()
+        contextualizer = language_models[index].contextualizer
+        assert isinstance(contextualizer, DenseRnn) and self.projection is not None  # _check_prunable passed
+        if len(keep) == contextualizer.num_layers:
+            return
+        offset = sum(lm.contextualizer.get_output_dim() for lm in language_models[:index])
+        width = contextualizer.get_output_dim()
+        columns = contextualizer.prune_layers(keep).to(self.projection.weight.device)  # into the old (width,)
+        total = self.projection.in_features
+        device = columns.device
+        selected = torch.cat([torch.arange(offset, device=device), offset + columns,
+                              torch.arange(offset + width, total, device=device)])  # (new D,)
+        old = self.projection
+        self.projection = torch.nn.Linear(len(selected), old.out_features).to(device=old.weight.device,
+                                                                              dtype=old.weight.dtype)
+        with torch.no_grad():
+            self.projection.weight.copy_(old.weight[:, selected])
+            self.projection.bias.copy_(old.bias)
+        kept = self._kept_layers[index]
+        self._kept_layers[index] = [kept[position] for position in keep] if kept is not None else None
+
+    def _dense_encoders(self) -> List[DenseRnn]:
+        return [lm.contextualizer for lm in self._language_models() if isinstance(lm.contextualizer, DenseRnn)]
+
+    def get_extra_state(self) -> Any:
+        return {"kept_layers": self.kept_layers()}
+
+    def set_extra_state(self, state: Any) -> None:
+        # Called by load_state_dict before the LMs' own weights are loaded: prune first, so that the
+        # weights of a pruned model fit.
+        for index, (current, wanted) in enumerate(zip(self._kept_layers, state["kept_layers"], strict=True)):
+            if current == wanted:
+                continue
+            if current is None or wanted is None or not set(wanted) <= set(current):
+                raise ArchiveError(f"cannot restore layers {wanted} of language model {index} from layers {current}")
+            self._prune_language_model(index, [current.index(layer) for layer in wanted])
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}, kept_layers={self._kept_layers}, output_dim={self.get_output_dim()}"
+
+
+def _load_language_model(path: str, where: str, reverse: bool, all_layers: bool, vocab: Vocabulary,
+                         vocab_namespace: str, lowercase_tokens: bool) -> FrozenLanguageModel:
+    """The embedder and contextualizer of the "language_model" archive at `path`, with its weights."""
+    from lmlab.modules.text_field_embedders.text_field_embedder import TextFieldEmbedder
+
+    with extracted_archive(path) as root:
+        config = read_config(root)
+        lm_vocab = Vocabulary.from_files(str(root / VOCABULARY_NAME))
+        weights = read_weights(root, path)
+    model: Dict[str, Any] = config.get("model", {})
+    if model.get("type") != "language_model" or model.get("bidirectional"):
+        raise ConfigurationError(f'{path} holds a {model.get("type")!r} model (bidirectional: '
+                                 f'{bool(model.get("bidirectional"))}); expected a unidirectional "language_model"',
+                                 where)
+    token_embedders = model.get("text_field_embedder", {}).get("token_embedders", {})
+    if len(token_embedders) != 1 or next(iter(token_embedders.values())).get("type") != "embedding":
+        raise ConfigurationError(f"{path}: expected a language model that embeds word ids with one \"embedding\", "
+                                 f"found token embedders {sorted(token_embedders)}", where)
+    (indexer, embedding), = token_embedders.items()
+    history = f"{where}({Path(path).name}).model"
+    embedder_config = without_pretrained_files(model["text_field_embedder"])
+    text_field_embedder = TextFieldEmbedder.from_params(Params(embedder_config, f"{history}.text_field_embedder"),
+                                                        vocab=lm_vocab)
+    contextualizer = Seq2SeqEncoder.from_params(Params(model["contextualizer"], f"{history}.contextualizer"),
+                                                vocab=lm_vocab)
+    contextualizer.set_stateful(False)
+    if all_layers:
+        if not isinstance(contextualizer, RnnStack):
+            raise ConfigurationError(f'mode "scalar_mix" mixes the layers of a "basic_rnn", "dense_rnn" or "ld_rnn" '
+                                     f"contextualizer; {path} has a {type(contextualizer).__name__}", where)
+        contextualizer.return_all_layers = True
+    for part, prefix in ((text_field_embedder, _EMBEDDER_WEIGHTS), (contextualizer, _CONTEXTUALIZER_WEIGHTS)):
+        state = {key[len(prefix):]: value for key, value in weights.items() if key.startswith(prefix)}
+        try:
+            part.load_state_dict(state)
+        except RuntimeError as err:
+            raise ArchiveError(f"weights in {path} do not fit its configured language model: "
+                               f"{str(err).splitlines()[0]}") from err
+    namespace = embedding.get("vocab_namespace", "tokens")
+    words = [vocab.get_token_from_index(index, vocab_namespace)
+             for index in range(vocab.get_vocab_size(vocab_namespace))]
+    if lowercase_tokens:
+        words = [word.lower() for word in words]
+    id_map = torch.from_numpy(lm_vocab.get_token_indices(words, namespace))  # (V_tagger,)
+    if vocab.is_padded(vocab_namespace):  # padding and OOV map to the LM's, whatever their strings
+        id_map[0], id_map[1] = 0, 1
+    return FrozenLanguageModel(text_field_embedder, indexer, contextualizer, id_map, reverse)

@@ -1,0 +1,101 @@
+"""`sentence_tagger` predictor: tags and chunks (spans) of sentences, from a "crf_tagger"."""
+from dataclasses import dataclass
+from typing import List
+
+import torch
+from overrides import overrides
+
+from lmlab.common.errors import ConfigurationError, InputError, did_you_mean
+from lmlab.data.batch import Batch
+from lmlab.data.data_loaders import move_to_device
+from lmlab.data.dataset_readers.dataset_reader import DatasetReader
+from lmlab.data.instance import Instance
+from lmlab.models.crf_tagger import CrfTagger
+from lmlab.predictors.predictor import JsonDict, Predictor, require_text
+
+REQUEST_FIELDS = ("sentence", "tokens")
+
+
+@dataclass
+class TaggingRequest:
+    tokens: List[str]    # the sentence's tokens, as the reader would have split them
+    instance: Instance   # built by the reader's text_to_instance, as in training
+
+
+@Predictor.register("sentence_tagger")
+class SentenceTaggerPredictor(Predictor[TaggingRequest]):
+    """Tags sentences with a `crf_tagger` and lists their chunks.
+
+    Registered as a `Predictor` with name "sentence_tagger".
+
+    Parameters
+        model: CrfTagger, dataset_reader: DatasetReader   given at run time; the reader (e.g. "conll") builds
+            the instance of a token list and its `tokenizer` splits a "sentence".
+        max_tokens: int = 512   longest sentence accepted.
+    Inputs (one JSON object per line)
+        either sentence: str (split by the reader's tokenizer) or tokens: [str, ...] (already split).
+    Outputs
+        tokens: [str]; tags: [str], one label per token; spans: [{"label", "start", "end", "text"}] for every
+        chunk, `end` exclusive, `text` the chunk's tokens joined by spaces (spans need the model's
+        `label_encoding`; without one the list is empty). With the model's `top_k`: top_k: [{"tags",
+        "score"}], the k best tag sequences, best first.
+    Notes
+        Errors (per input line): neither or both of "sentence" and "tokens", an unknown field (with a
+        did-you-mean), an empty sentence or token, a token that is not a string, too many tokens. Requests
+        are run in one batch; a sentence's tags do not depend on the others in its batch.
+    """
+
+    model: CrfTagger
+
+    def __init__(self, model: CrfTagger, dataset_reader: DatasetReader, max_tokens: int = 512) -> None:
+        if not isinstance(model, CrfTagger):
+            raise ConfigurationError(f"the sentence_tagger predictor needs a crf_tagger, found {type(model).__name__}",
+                                     "predictor")
+        super().__init__(model, dataset_reader)
+        self.max_tokens = max_tokens
+
+    @overrides
+    def validate(self, inputs: JsonDict) -> TaggingRequest:
+        if not isinstance(inputs, dict):
+            raise InputError(f"expected a JSON object, found {type(inputs).__name__}")
+        for key in inputs:
+            if key not in REQUEST_FIELDS:
+                raise InputError(f'unknown field "{key}"{did_you_mean(key, REQUEST_FIELDS)}')
+        if ("sentence" in inputs) == ("tokens" in inputs):
+            raise InputError('give either "sentence" (a string) or "tokens" (a list of strings)')
+        if "sentence" in inputs:
+            tokens = self.dataset_reader.tokenizer.tokenize(require_text(inputs, "sentence"))
+        else:
+            tokens = inputs["tokens"]
+            if not isinstance(tokens, list) or not tokens:
+                raise InputError('"tokens" must be a non-empty list of strings')
+            for position, token in enumerate(tokens):
+                if not isinstance(token, str) or not token.strip() or token.split() != [token]:
+                    raise InputError(f'"tokens"[{position}] must be a non-empty string without spaces, '
+                                     f"found {token!r}")
+        if len(tokens) > self.max_tokens:
+            raise InputError(f"input too long: {len(tokens)} tokens > max_tokens {self.max_tokens}")
+        return TaggingRequest(tokens, self.dataset_reader.text_to_instance(tokens))
+
+    @overrides
+    def predict_requests(self, requests: List[TaggingRequest]) -> List[JsonDict]:
+        instances = [request.instance for request in requests]
+        for instance in instances:
+            instance.index_fields(self.model.vocab)
+        batch = move_to_device(Batch(instances).as_tensor_dict(), self.model.device())
+        with torch.inference_mode():
+            output = self.model.make_output_human_readable(self.model(**batch))
+        results = []
+        for row, request in enumerate(requests):
+            spans = output.get("spans", [[] for _ in requests])[row]
+            result: JsonDict = {
+                "tokens": request.tokens, "tags": output["labels"][row],
+                "spans": [{"label": label, "start": start, "end": end, "text": " ".join(request.tokens[start:end])}
+                          for label, start, end in spans]}
+            if "top_k_tags" in output:
+                length = len(request.tokens)
+                result["top_k"] = [{"tags": [self.model.labels[tag] for tag in tags[:length]], "score": score}
+                                   for tags, score in zip(output["top_k_tags"][row].tolist(),
+                                                          output["top_k_scores"][row].tolist(), strict=True)]
+            results.append(result)
+        return results

@@ -1,0 +1,136 @@
+"""crf_tagger: training signal, decoding, metrics, archiving, layer selection and pruned == gated."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmlab.common.errors import ConfigurationError
+from lmlab.common.params import Params, merge_overrides
+from lmlab.data import Batch, DatasetReader, Vocabulary
+from lmlab.data.label_codings import allowed_transitions
+from lmlab.models import CrfTagger, Model, archive_model, load_archive
+from lmlab.models.testing import write_language_model_archive
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "fixtures"
+LM_WORDS = [line.split()[0] for line in (FIXTURES / "data" / "conll" / "train.txt").read_text().splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """(config, reader, instances, vocab) of the tiny LD-Net tagger, with untrained LM archives."""
+    root = tmp_path_factory.mktemp("tagger")
+    ext_vars = {"LMLAB_FIXTURES": str(FIXTURES),
+                "FORWARD_LM": str(write_language_model_archive(root / "f.tar.gz", LM_WORDS, seed=1)),
+                "BACKWARD_LM": str(write_language_model_archive(root / "b.tar.gz", LM_WORDS, reverse=True, seed=2))}
+    config = Params.from_file(str(FIXTURES / "configs" / "crf_tagger_ldnet_tiny.jsonnet"), ext_vars=ext_vars).as_dict()
+    reader = DatasetReader.from_params(Params(config["dataset_reader"], "dataset_reader"))
+    instances = list(reader.read(config["train_data_path"]))
+    vocab = Vocabulary.from_instances(instances)
+    return config, reader, instances, vocab
+
+
+def build(setup, overrides=None, **options):
+    config, _, _, vocab = setup
+    torch.manual_seed(0)
+    return Model.from_params(Params(merge_overrides(config["model"], {**(overrides or {}), **options}), "model"),
+                             vocab=vocab)
+
+
+def batch(setup, size=8):
+    _, _, instances, vocab = setup
+    chosen = Batch(instances[:size])
+    chosen.index_instances(vocab)
+    return chosen.as_tensor_dict()
+
+
+def test_trains_every_parameter_but_the_frozen_language_models(setup):
+    model = build(setup)
+    assert isinstance(model, CrfTagger)
+    model.train()
+    output = model(**batch(setup))
+    assert output["loss"].dim() == 0 and output["num_target_tokens"] == output["mask"].sum()
+    output["loss"].backward()
+    for name, parameter in model.named_parameters():
+        if ".language_models." in name:
+            assert not parameter.requires_grad, name
+        else:
+            assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_decoded_tags_are_well_formed_bioes_and_metrics_have_the_conll_keys(setup):
+    model = build(setup).eval()
+    with torch.no_grad():
+        output = model(**batch(setup, 16))
+    allowed = allowed_transitions(model.labels, "BIOES")
+    start, end = len(model.labels), len(model.labels) + 1
+    for row, length in enumerate(output["mask"].sum(1).tolist()):
+        path = output["tags"][row, :length].tolist()
+        assert all(allowed[a][b] for a, b in zip([start] + path, path + [end], strict=True))
+    metrics = model.get_metrics(reset=True)
+    assert {"accuracy", "precision-overall", "recall-overall", "f1-measure-overall", "f1-measure-NP"} <= set(metrics)
+    readable = model.make_output_human_readable(output)
+    assert readable["labels"][0][0] in model.labels and isinstance(readable["spans"][0], list)
+
+
+def test_archive_round_trip_predicts_the_same(setup, tmp_path):
+    config, reader, _, _ = setup
+    model = build(setup, top_k=3).eval()
+    filled = {**config, "model": merge_overrides(config["model"], {"top_k": 3})}
+    archive_model(tmp_path, filled, model, reader)
+    loaded = load_archive(tmp_path / "model.tar.gz").model
+    with torch.no_grad():
+        expected, found = model(**batch(setup)), loaded(**batch(setup))
+    assert torch.allclose(expected["logits"], found["logits"], atol=1e-6)
+    assert torch.equal(expected["top_k_tags"], found["top_k_tags"]) and torch.equal(expected["tags"], found["tags"])
+
+
+def test_layer_selection_adds_the_penalty_trains_the_gates_and_reports_the_budget_metric(setup):
+    model = build(setup, layer_selection={"budget": 2, "strength": 0.1})
+    model.train()
+    gates = model._gates()
+    assert gates.shape == (6,) and gates.requires_grad
+    penalty = model.get_regularization_penalty()
+    assert penalty.item() == pytest.approx(0.1 * 6)  # all gates 1: z(1 - z) = 0, 6 non-zero > budget: 0.1 * 6
+    (model(**batch(setup))["loss"] + penalty).backward()
+    embedder = model._text_field_embedder.token_embedder("lm_tokens")
+    assert all(lm.contextualizer.gates.grad is not None for lm in embedder.language_models)
+    metrics = model.get_metrics(reset=True)
+    assert metrics["active_layers"] == 6.0 and metrics["f1-measure-within-budget"] == 0.0
+    with torch.no_grad():
+        for lm in embedder.language_models:
+            lm.contextualizer.gates.copy_(torch.tensor([0.0, 0.4, 0.0]))
+    model(**batch(setup))
+    metrics = model.get_metrics(reset=True)
+    assert metrics["active_layers"] == 2.0
+    assert metrics["f1-measure-within-budget"] == metrics["f1-measure-overall"]
+
+
+def test_pruned_model_computes_exactly_what_the_gated_model_computed(setup):
+    model = build(setup, layer_selection={"budget": 2}, top_k=2).eval()
+    embedder = model._text_field_embedder.token_embedder("lm_tokens")
+    with torch.no_grad():
+        embedder.language_models[0].contextualizer.gates.copy_(torch.tensor([0.0, 0.6, 0.0]))
+        embedder.language_models[1].contextualizer.gates.copy_(torch.tensor([0.9, 0.0, 0.0]))
+        gated = model(**batch(setup, 16))
+        model.prune()
+        pruned = model(**batch(setup, 16))
+    assert model.kept_layers() == [[[1], [0]]]
+    assert embedder.projection.in_features == (8 + 6) * 2
+    assert torch.allclose(gated["logits"], pruned["logits"], atol=1e-5)
+    for key in ("tags", "top_k_tags"):
+        assert torch.equal(gated[key], pruned[key])
+
+
+@pytest.mark.parametrize("overrides,location,message", [
+    ({"label_encoding": "BIO"}, "label_encoding", 'label "E-NP" is not valid in the BIO coding'),
+    ({"label_encoding": None, "layer_selection": {"budget": 1}}, "layer_selection", "set label_encoding"),
+    ({"text_field_embedder.token_embedders.lm_tokens": {"type": "embedding", "embedding_dim": 10},
+      "layer_selection": {"budget": 1}}, "layer_selection", "needs a \"language_model_token_embedder\""),
+    ({"encoder": {"input_size": 3}}, "encoder", "text_field_embedder output dim 38 != encoder input dim 3"),
+])
+def test_config_mistakes_are_located(setup, overrides, location, message):
+    with pytest.raises(ConfigurationError) as info:
+        build(setup, overrides)
+    where, text = info.value.problems[0]
+    assert where == f"model.{location}" and message in text
