@@ -51,8 +51,9 @@ class DatasetReader(Registrable):
     """Turns a file, a folder of shard files or a glob into a lazy, deterministic stream of instances.
 
     Implementations provide `_read(file_path)` for ONE file and `text_to_instance(...)` for one
-    example given as text (what a predictor calls). Readers of text also set the three attributes
-    below, which predictors use to see their input exactly as training did.
+    example given as text (what a predictor calls). Readers of text also set `tokenizer` and
+    `token_indexers` (and `framing` when they add start/end tokens or cut sentences), which predictors
+    use to see their input exactly as training did.
 
     Parameters
         max_instances: Optional[int] = None   stop after this many instances of the whole stream
