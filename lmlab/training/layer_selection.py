@@ -51,13 +51,8 @@ def prune_tagger(archive_file: str, serialization_dir: str, overrides: str = "",
         raise ConfigurationError('set it with --overrides, e.g. \'{"model.layer_selection": {"budget": 2}}\'',
                                  "model.layer_selection")
     config = _selection_config(archive.config, cuda_device)
-    if directory.is_dir() and any(directory.iterdir()):
-        if not force:
-            raise ConfigurationError(f"serialization directory {directory} is not empty; use --force to overwrite it")
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    with atomic_write(directory / CONFIG_NAME) as stream:
-        json.dump(config, stream, indent=2)
+    if directory.is_dir() and any(directory.iterdir()) and not force:
+        raise ConfigurationError(f"serialization directory {directory} is not empty; use --force to overwrite it")
 
     set_seeds(config.get("random_seed", 13370), config.get("numpy_seed", 1337), config.get("pytorch_seed", 133))
     train_loader = build_data_loader(config["data_loader"], archive.dataset_reader, config["train_data_path"])
@@ -72,6 +67,12 @@ def prune_tagger(archive_file: str, serialization_dir: str, overrides: str = "",
         loader.index_with(model.vocab)
     trainer = Trainer.from_params(Params(config["trainer"], "trainer"), model=model, data_loader=train_loader,
                                   validation_data_loader=validation_loader, serialization_dir=str(directory))
+    # everything is built (the trainer writes nothing until it trains): only now is an old run replaced
+    if directory.is_dir():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    with atomic_write(directory / CONFIG_NAME) as stream:
+        json.dump(config, stream, indent=2)
     metrics = trainer.train()
     if (directory / "best.th").is_file():
         model.load_state_dict(torch.load(directory / "best.th", map_location="cpu", weights_only=True))
