@@ -6,7 +6,7 @@ import torch
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.highway import Highway, activation_function
-from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
+from lmlab.modules.token_embedders.token_embedder import TokenEmbedder, table_size
 
 
 @TokenEmbedder.register("character_encoding")
@@ -45,11 +45,7 @@ class TokenCharactersEncoder(TokenEmbedder):
                  conv_activation: str = "relu", output_dim: Optional[int] = None, highway_layers: int = 0,
                  dropout: float = 0.0, vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
-        if num_embeddings is None:
-            if vocab is None:
-                raise ConfigurationError("set num_embeddings, or build the encoder with a vocabulary",
-                                         "num_embeddings")
-            num_embeddings = vocab.get_vocab_size(vocab_namespace)
+        num_embeddings = table_size(num_embeddings, vocab, vocab_namespace)
         if not ngram_filter_sizes or min(ngram_filter_sizes) < 1:
             raise ConfigurationError(f"expected a non-empty list of positive widths, found {ngram_filter_sizes}",
                                      "ngram_filter_sizes")

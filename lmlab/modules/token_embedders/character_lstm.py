@@ -4,9 +4,8 @@ from typing import Optional
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from lmlab.common.errors import ConfigurationError
 from lmlab.data.vocabulary import Vocabulary
-from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
+from lmlab.modules.token_embedders.token_embedder import TokenEmbedder, table_size
 
 
 @TokenEmbedder.register("character_lstm")
@@ -36,11 +35,7 @@ class CharacterLstmTokenEmbedder(TokenEmbedder):
                  vocab_namespace: str = "token_characters", dropout: float = 0.0,
                  vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
-        if num_embeddings is None:
-            if vocab is None:
-                raise ConfigurationError("set num_embeddings, or build the encoder with a vocabulary",
-                                         "num_embeddings")
-            num_embeddings = vocab.get_vocab_size(vocab_namespace)
+        num_embeddings = table_size(num_embeddings, vocab, vocab_namespace)
         self.hidden_size = hidden_size
         self.char_embedding = torch.nn.Embedding(num_embeddings, embedding_dim, padding_idx=0)
         self.dropout = torch.nn.Dropout(dropout)

@@ -9,7 +9,7 @@ import torch
 
 from lmlab.common.errors import ConfigurationError, InputError
 from lmlab.data.vocabulary import Vocabulary
-from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
+from lmlab.modules.token_embedders.token_embedder import TokenEmbedder, table_size
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +55,7 @@ class Embedding(TokenEmbedder):
                  max_norm: Optional[float] = None, pretrained_file: Optional[str] = None,
                  vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
-        if num_embeddings is None:
-            if vocab is None:
-                raise ConfigurationError("set num_embeddings, or build the embedding with a vocabulary",
-                                         "num_embeddings")
-            num_embeddings = vocab.get_vocab_size(vocab_namespace)
+        num_embeddings = table_size(num_embeddings, vocab, vocab_namespace)
         if embedding_dim < 1 or num_embeddings < 1:
             raise ConfigurationError(f"expected positive embedding_dim and num_embeddings, found {embedding_dim} and "
                                      f"{num_embeddings}", "embedding_dim" if embedding_dim < 1 else "num_embeddings")

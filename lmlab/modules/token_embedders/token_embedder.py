@@ -1,7 +1,11 @@
 """`TokenEmbedder`: the contract for embedding one indexer's ids."""
+from typing import Optional
+
 import torch
 
+from lmlab.common.errors import ConfigurationError
 from lmlab.common.registrable import Registrable
+from lmlab.data.vocabulary import Vocabulary
 
 
 class TokenEmbedder(torch.nn.Module, Registrable):
@@ -20,3 +24,13 @@ class TokenEmbedder(torch.nn.Module, Registrable):
     def get_output_dim(self) -> int:
         """D, the size of each token's vector."""
         raise NotImplementedError
+
+
+def table_size(num_embeddings: Optional[int], vocab: Optional[Vocabulary], namespace: str) -> int:
+    """Rows of an embedding table: `num_embeddings` when given, else the size of `namespace` in the injected
+    `vocab`; a config error at "num_embeddings" when neither is known."""
+    if num_embeddings is not None:
+        return num_embeddings
+    if vocab is None:
+        raise ConfigurationError("set num_embeddings, or build the embedder with a vocabulary", "num_embeddings")
+    return vocab.get_vocab_size(namespace)
