@@ -85,9 +85,9 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
         batch = move_to_device(Batch(instances).as_tensor_dict(), self.model.device())
         with torch.inference_mode():
             output = self.model.make_output_human_readable(self.model(**batch))
+        spans_per_row = output.get("spans") or [[] for _ in requests]  # no label coding: no spans
         results = []
-        for row, request in enumerate(requests):
-            spans = output.get("spans", [[] for _ in requests])[row]
+        for row, (request, spans) in enumerate(zip(requests, spans_per_row, strict=True)):
             result: JsonDict = {
                 "tokens": request.tokens, "tags": output["labels"][row],
                 "spans": [{"label": label, "start": start, "end": end, "text": " ".join(request.tokens[start:end])}
