@@ -8,10 +8,16 @@ class TrainerCallback(Registrable):
     """Called by the trainer at fixed points; the default hooks do nothing.
 
     Inputs
-        trainer: the running trainer; `batch_number` counts optimizer steps since the run began;
-        `metrics`: the epoch's train/validation metrics.
+        trainer: the running trainer; `batch_number` / `step` count optimizer steps since the run began;
+        `metrics`: the epoch's train/validation metrics; `scalars` (`on_log`, every
+        `log_every_n_batches` batches): the training figures of the batches since the last log ("loss",
+        "perplexity", "tokens_per_second"; in a distributed run, over all processes), "learning_rate" and,
+        when the step just taken was measured, "grad_norm" (before clipping).
     Outputs
         None. A callback must not change the model's parameters unless that is its purpose.
+    Notes
+        In a distributed run every process calls every hook, with the same metrics and scalars; a
+        callback that writes files writes them on rank 0 only (`lmlab.training.distributed`).
     """
 
     run_time_arguments = ("serialization_dir",)
@@ -20,6 +26,9 @@ class TrainerCallback(Registrable):
         pass
 
     def on_batch(self, trainer: Any, batch_outputs: Dict[str, Any], epoch: int, batch_number: int) -> None:
+        pass
+
+    def on_log(self, trainer: Any, scalars: Dict[str, float], step: int) -> None:
         pass
 
     def on_epoch(self, trainer: Any, metrics: Dict[str, Any], epoch: int) -> None:

@@ -39,6 +39,7 @@ from lmlab.data.dataset_readers.dataset_reader import DatasetReader
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.models.archival import CONFIG_NAME, VOCABULARY_NAME, archive_model
 from lmlab.models.model import Model
+from lmlab.training import distributed
 from lmlab.training.checkpointer import Checkpointer
 from lmlab.training.gradient_descent_trainer import evaluate_model
 from lmlab.training.trainer import Trainer
@@ -120,6 +121,8 @@ def train_model(params: Params, serialization_dir: str, recover: bool = False, f
         if not (directory / CONFIG_NAME).is_file():
             raise ConfigurationError(f"nothing to recover: {directory / CONFIG_NAME} does not exist")
         return _train(_prepare(config, directory, directory, recover=True), config, directory, recover=True)
+    if not distributed.is_main_process():  # rank 0 alone makes the run folder; the others build the same run
+        return _train(_prepare(config, directory, directory, recover=False), config, directory, recover=False)
     _check_new_run_directory(directory, force)
     with _staging_directory(directory) as staging:
         run = _prepare(config, staging, directory, recover=False)
@@ -156,6 +159,12 @@ def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bo
     vocab = _vocabulary(config, loaders, workdir, recover)
     for loader in loaders.values():
         loader.index_with(vocab)
+    if distributed.is_distributed():  # each process takes its share; all run as many training batches
+        for name, loader in loaders.items():
+            try:
+                loader.shard(distributed.rank(), distributed.world_size(), even=name == "train")
+            except ConfigurationError as err:
+                raise err.relocate("data_loader" if name == "train" else validation_block) from None
     model = Model.from_params(_block(config, "model"), vocab=vocab, serialization_dir=str(directory))
     trainer = Trainer.from_params(_block(config, "trainer"), model=model, data_loader=loaders["train"],
                                   validation_data_loader=loaders.get("validation"), serialization_dir=str(directory))
@@ -170,17 +179,19 @@ def _train(run: _Run, config: Dict[str, Any], directory: Path, recover: bool) ->
     try:
         metrics = run.trainer.train()
     except KeyboardInterrupt:
-        if (directory / "best.th").is_file():
+        if (directory / "best.th").is_file() and distributed.is_main_process():
             archive_model(directory, config, model, run.reader, weights=directory / "best.th")
         raise
     if (directory / "best.th").is_file():
         model.load_state_dict(_load_weights(directory / "best.th"))
-    archive_model(directory, config, model, run.reader)
+    if distributed.is_main_process():
+        archive_model(directory, config, model, run.reader)
     if "test" in run.loaders and config["evaluate_on_test"]:
         test_metrics = evaluate_model(model, run.loaders["test"], model.device(), progress_bar=False)
         metrics.update({f"test_{k}": v for k, v in test_metrics.items()})
-        with atomic_write(directory / "metrics.json") as stream:
-            json.dump(metrics, stream, indent=2)
+        if distributed.is_main_process():
+            with atomic_write(directory / "metrics.json") as stream:
+                json.dump(metrics, stream, indent=2)
     return model
 
 
@@ -255,7 +266,8 @@ def _vocabulary(config: Dict[str, Any], loaders: Dict[str, DataLoader], director
     datasets: List[str] = config["datasets_for_vocab_creation"] or list(loaders)  # names checked by check_config
     instances = chain.from_iterable(loaders[name].iter_instances() for name in datasets)
     vocab = Vocabulary.from_params(_block(config, "vocabulary"), instances=instances)
-    vocab.save_to_files(str(vocab_dir))
+    if distributed.is_main_process():
+        vocab.save_to_files(str(vocab_dir))
     return vocab
 
 
@@ -268,8 +280,9 @@ def _write_or_check_config(directory: Path, config: Dict[str, Any], recover: boo
             raise ConfigurationError(f"differs from the run being recovered ({path}); "
                                      "recover with the same config, or start a new run", difference)
         return
-    with atomic_write(path) as stream:
-        json.dump(config, stream, indent=2)
+    if distributed.is_main_process():
+        with atomic_write(path) as stream:
+            json.dump(config, stream, indent=2)
 
 
 def _without_device(config: Dict[str, Any]) -> Dict[str, Any]:

@@ -1,11 +1,12 @@
-"""The default trainer: mini-batch gradient descent with validation, patience and exact resumption."""
+"""The default trainer: mini-batch gradient descent with validation, patience and exact resumption,
+in one process or data-parallel over several (`lmlab.training.distributed`)."""
 import contextlib
 import json
 import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, cast
+from typing import Any, ContextManager, Dict, Iterable, Iterator, List, Literal, Optional, cast
 
 import torch
 from tqdm import tqdm
@@ -13,9 +14,11 @@ from tqdm import tqdm
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.file_utils import atomic_write
 from lmlab.common.lazy import Lazy
-from lmlab.common.util import resolve_device
-from lmlab.data.data_loaders import DataLoader, move_to_device
+from lmlab.data.data_loaders import DataLoader, map_tensors, move_to_device
 from lmlab.models.model import Model
+from lmlab.modules.softmax_losses import SampledSoftmaxLoss
+from lmlab.modules.token_embedders.embedding import Embedding
+from lmlab.training import distributed
 from lmlab.training.callbacks import TrainerCallback
 from lmlab.training.checkpointer import Checkpointer, rng_state, set_rng_state
 from lmlab.training.learning_rate_schedulers import LearningRateScheduler
@@ -23,6 +26,8 @@ from lmlab.training.optimizers import Optimizer
 from lmlab.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
+
+_AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @Trainer.register("gradient_descent")
@@ -44,9 +49,16 @@ class GradientDescentTrainer(Trainer):
         num_gradient_accumulation_steps: int = 1
         checkpoint_every_n_batches: int = None   also checkpoint inside epochs (for crash recovery).
         num_checkpoints_to_keep: int = 2
-        cuda_device: int = None          None: the GPU when present, else CPU; -1: CPU; k: GPU k.
-        use_amp: bool = False            bf16 autocast on CUDA.
-        log_every_n_batches: int = 10    how often the progress bar reads the loss (a device sync).
+        cuda_device: int = None          None: the GPU when present, else CPU; -1: CPU; k: GPU k. In a
+                                         distributed run with CUDA, every process uses GPU LOCAL_RANK.
+        use_amp: bool = False            mixed precision: the forward pass under autocast (CPU or GPU).
+        amp_dtype: str = "bfloat16"      "bfloat16", or "float16" (GPU only), whose gradients are scaled by
+                                         a `torch.amp.GradScaler` (its state is checkpointed).
+        find_unused_parameters: bool = False
+                                         distributed runs: let DistributedDataParallel look for parameters
+                                         that the loss does not use (needed when there are such).
+        log_every_n_batches: int = 10    how often the loss is read (a device sync), shown and passed to
+                                         callbacks' `on_log`.
         progress_bar: bool = True        tqdm bar with loss, perplexity and tokens/s (on a terminal).
         callbacks: List[TrainerCallback] = None
     Outputs
@@ -54,9 +66,21 @@ class GradientDescentTrainer(Trainer):
         Writes `metrics_epoch_{E}.json`, `metrics.json`, `best.th` (weights of the best epoch) and
         checkpoints to `serialization_dir`.
     Notes
-        A checkpoint holds the model, optimizer, scheduler, the data loader's position, the running
-        training loss and model metrics of the epoch so far, and every RNG state: `resume()` on any device
-        continues exactly, and the epoch's training metrics still cover all of its batches.
+        A checkpoint holds the model, optimizer, scheduler (and gradient scaler), the running training
+        loss, and for every process its data loader's position, model metrics, model buffers (carried
+        states) and RNG states: `resume()` on any device, with the same number of processes, continues
+        exactly, and the epoch's training metrics still cover all of its batches.
+
+        Distributed (inside `distributed.process_group_from_environment()`): the model is wrapped in
+        DistributedDataParallel (gradients averaged over processes at every step; between the batches of
+        an accumulated step, under `no_sync`); the data loaders must already be sharded (`DataLoader.shard`,
+        the training one `even`). Losses, tokens and model metrics are summed over processes, so the
+        figures are those of the whole data; the validation score is taken from rank 0 and patience,
+        best epoch and early stopping follow from it on every process alike; rank 0 alone logs and writes
+        files. Each process draws its own random numbers (`distributed.seed_process`). Each process's
+        loss is the mean over its own batch, and DDP averages the processes' gradients: with equal token
+        counts per process this is exactly the step of one process on the union of their batches.
+        Mixed precision: autocast leaves the losses (cross entropy, NLL) in float32.
     """
 
     def __init__(self, model: Model, data_loader: DataLoader, serialization_dir: str,
@@ -65,14 +89,19 @@ class GradientDescentTrainer(Trainer):
                  patience: Optional[int] = None, validation_metric: str = "-loss", grad_norm: Optional[float] = None,
                  grad_clipping: Optional[float] = None, num_gradient_accumulation_steps: int = 1,
                  checkpoint_every_n_batches: Optional[int] = None, num_checkpoints_to_keep: int = 2,
-                 cuda_device: Optional[int] = None, use_amp: bool = False, log_every_n_batches: int = 10,
-                 progress_bar: bool = True, callbacks: Optional[List[TrainerCallback]] = None) -> None:
+                 cuda_device: Optional[int] = None, use_amp: bool = False,
+                 amp_dtype: Literal["bfloat16", "float16"] = "bfloat16", find_unused_parameters: bool = False,
+                 log_every_n_batches: int = 10, progress_bar: bool = True,
+                 callbacks: Optional[List[TrainerCallback]] = None) -> None:
         if validation_metric[:1] not in "+-" or len(validation_metric) < 2:
             raise ConfigurationError(f'expected "+name" or "-name", found "{validation_metric}"', "validation_metric")
         if checkpoint_every_n_batches is not None and checkpoint_every_n_batches % num_gradient_accumulation_steps:
             raise ConfigurationError("must be a multiple of num_gradient_accumulation_steps",
                                      "checkpoint_every_n_batches")
-        self.device = resolve_device(cuda_device)
+        self.device = distributed.process_device(cuda_device)
+        if use_amp and amp_dtype == "float16" and self.device.type != "cuda":
+            raise ConfigurationError("float16 autocast needs a GPU (and a gradient scaler); use bfloat16 on the "
+                                     "CPU", "amp_dtype")
         self.model = model.to(self.device)
         self.data_loader, self.validation_data_loader = data_loader, validation_data_loader
         self.serialization_dir = Path(serialization_dir)
@@ -82,8 +111,11 @@ class GradientDescentTrainer(Trainer):
         self.accumulation = num_gradient_accumulation_steps
         self.checkpoint_every = checkpoint_every_n_batches
         self.checkpointer = Checkpointer(serialization_dir, keep=num_checkpoints_to_keep)
-        self.use_amp = use_amp and self.device.type == "cuda"
-        self.log_every, self.progress_bar = max(1, log_every_n_batches), progress_bar
+        self.amp_dtype: Optional[torch.dtype] = _AMP_DTYPES[amp_dtype] if use_amp else None
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.log_every = max(1, log_every_n_batches)
+        self.progress_bar = progress_bar and distributed.is_main_process()
         self.callbacks = callbacks or []
         # every registered Optimizer is also a torch optimizer (see lmlab.training.optimizers)
         self.optimizer = cast(torch.optim.Optimizer, (optimizer or Lazy(Optimizer)).construct(
@@ -95,6 +127,11 @@ class GradientDescentTrainer(Trainer):
         self.scheduler = learning_rate_scheduler.construct(
             optimizer=self.optimizer, num_epochs=num_epochs, num_steps_per_epoch=steps_per_epoch) \
             if learning_rate_scheduler else None
+        self.ddp: Optional[torch.nn.parallel.DistributedDataParallel] = None
+        self._sparse_parameters: List[torch.nn.Parameter] = []  # distributed: averaged here, not by DDP
+        if distributed.is_distributed():
+            self.ddp = self._data_parallel(find_unused_parameters)
+            distributed.seed_process(torch.initial_seed())
         # training position and history; all of it goes into checkpoints
         self.epoch, self.batches_done, self.total_batches = 0, 0, 0
         self.best_score: Optional[float] = None
@@ -102,6 +139,29 @@ class GradientDescentTrainer(Trainer):
         self.epochs_without_improvement = 0
         self.epoch_totals: Dict[str, float] = {}
         self.metrics: Dict[str, Any] = {}
+        self._grad_norm: Optional[torch.Tensor] = None  # of the last step measured (on device: no sync)
+
+    def _data_parallel(self, find_unused_parameters: bool) -> torch.nn.parallel.DistributedDataParallel:
+        """The model in DistributedDataParallel. Parameters with sparse gradients are left out of it (DDP
+        only knows torch.nn.Embedding's; lmlab's embedding and sampled softmax look rows up themselves)
+        and averaged by `_step` instead, over gloo; nccl has no sparse all-reduce, so on GPUs they are refused."""
+        sparse = [name for name, module in self.model.named_modules() if _has_sparse_gradients(module)]
+        if sparse and self.device.type == "cuda":
+            raise ConfigurationError(
+                f"sparse gradients ({', '.join(sparse)}) cannot be averaged over GPUs (nccl has no sparse "
+                "all-reduce): set their `sparse` (a language model's `sparse_embeddings`) to false, or train "
+                "with CPU processes (trainer.cuda_device: -1, gloo), where sparse gradients work")
+        owned = {id(parameter) for name, module in self.model.named_modules() if name in sparse
+                 for parameter in module.parameters(recurse=False)}
+        names = [f"{module_name}.{name}" for module_name, module in self.model.named_modules()
+                 for name, parameter in module.named_parameters(recurse=False) if id(parameter) in owned]
+        torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.model, names)
+        self._sparse_parameters = [p for p in self.model.parameters() if id(p) in owned]
+        # carried states are per process (each has its own streams): buffers are not synced before each
+        # forward (only once, when wrapping, before `resume` restores each process's own)
+        return torch.nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            forward_sync_buffers=False, find_unused_parameters=find_unused_parameters)
 
     # --- the loop ------------------------------------------------------------------------------
     def train(self) -> Dict[str, Any]:
@@ -138,77 +198,105 @@ class GradientDescentTrainer(Trainer):
         batches, last_fold = 0, time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
         for batch in self.data_loader.iter_epoch(epoch, start=self.batches_done):
-            output = self._forward(move_to_device(batch, self.device))
-            loss = output["loss"]
-            if loss is None:
-                raise ConfigurationError("the model returned no loss for a training batch (missing targets?)")
-            penalty = self.model.get_regularization_penalty()
-            (((loss + penalty) if penalty is not None else loss) / self.accumulation).backward()
+            steps = (self.batches_done + 1) % self.accumulation == 0
+            # between the batches of one accumulated step, gradients are not averaged over processes
+            with self.ddp.no_sync() if self.ddp is not None and not steps else contextlib.nullcontext():
+                output = self._forward(move_to_device(batch, self.device))
+                loss = output["loss"]
+                if loss is None:
+                    raise ConfigurationError("the model returned no loss for a training batch (missing targets?)")
+                penalty = self.model.get_regularization_penalty()
+                objective = ((loss + penalty) if penalty is not None else loss) / self.accumulation
+                (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
             count = _count_tokens(output, batch)
             loss_sum += loss.detach().double() * count
             tokens += count
             batches += 1
             self.batches_done += 1
-            if self.batches_done % self.accumulation == 0:
-                self._step()
+            if steps:
+                self._step(measure=self.batches_done % self.log_every == 0)
             for callback in self.callbacks:
                 callback.on_batch(self, output, epoch, self.total_batches)
             bar.update(1)
             if self.batches_done % self.log_every == 0:  # sync point: read the running loss
-                last_fold, batches = self._fold(loss_sum, tokens, batches, last_fold), 0
-                progress = self._progress()
-                bar.set_postfix(progress, refresh=False)
-                if bar.disable:  # no terminal (a log file, CI): progress goes to the log instead
-                    logger.info("epoch %d batch %d/%s: %s", epoch, self.batches_done, total or "?",
-                                " ".join(f"{k}={v}" for k, v in progress.items()))
+                window = self._fold(loss_sum, tokens, batches, last_fold)
+                last_fold, batches = window["until"], 0
+                self._log(epoch, total, bar, window)
             if self.checkpoint_every and self.batches_done % self.checkpoint_every == 0:
-                last_fold, batches = self._fold(loss_sum, tokens, batches, last_fold), 0
+                last_fold, batches = self._fold(loss_sum, tokens, batches, last_fold)["until"], 0
                 self._save_checkpoint()
-        if self.batches_done % self.accumulation:
-            self._step()
+        if self.batches_done % self.accumulation:  # a shorter last step: DDP did not average its gradients
+            sparse = {id(parameter) for parameter in self._sparse_parameters}  # `_step` averages those
+            distributed.average_gradients_([p for p in self.model.parameters() if id(p) not in sparse])
+            self._step(measure=False)
         self._fold(loss_sum, tokens, batches, last_fold)
         bar.close()
-        totals = self.epoch_totals
-        metrics = {"loss": totals["loss"] / max(totals["tokens"], 1.0),
-                   "tokens_per_second": totals["tokens"] / max(totals["seconds"], 1e-9),
-                   **self.model.get_metrics(reset=True)}
         if self.batches_done == 0:
             raise ConfigurationError("the training data loader produced no batches")
-        return metrics
+        totals = self.epoch_totals
+        self.model.all_reduce_metrics()
+        return {"loss": totals["loss"] / max(totals["tokens"], 1.0),
+                "tokens_per_second": totals["tokens"] / max(totals["seconds"], 1e-9),
+                **self.model.get_metrics(reset=True)}
 
-    def _fold(self, loss_sum: torch.Tensor, tokens: torch.Tensor, batches: int, since: float) -> float:
-        """Add the on-device running sums (then zeroed) and the time since `since` to the epoch totals,
-        which checkpoints save; returns the time of this fold."""
+    def _fold(self, loss_sum: torch.Tensor, tokens: torch.Tensor, batches: int, since: float) -> Dict[str, float]:
+        """Add the on-device running sums (then zeroed), summed over processes, and the time since `since`
+        to the epoch totals, which checkpoints save. Returns that window: its mean "loss", "tokens",
+        "seconds", and the time it ends ("until", from `time.perf_counter`)."""
+        window_loss, window_tokens = distributed.all_reduce_sum_(torch.stack([loss_sum, tokens])).tolist()
         now = time.perf_counter()
-        self.epoch_totals["loss"] += float(loss_sum)
-        self.epoch_totals["tokens"] += float(tokens)
+        self.epoch_totals["loss"] += window_loss
+        self.epoch_totals["tokens"] += window_tokens
         self.epoch_totals["batches"] += batches
         self.epoch_totals["seconds"] += now - since
         loss_sum.zero_(), tokens.zero_()
-        return now
+        return {"loss": window_loss / max(window_tokens, 1.0), "tokens": window_tokens, "seconds": now - since,
+                "until": now}
 
-    def _progress(self) -> Dict[str, str]:
+    def _log(self, epoch: int, total: Optional[int], bar: Any, window: Dict[str, float]) -> None:
+        """Show the epoch's running figures and hand the last window's to the callbacks' `on_log`."""
         totals = self.epoch_totals
         loss = totals["loss"] / max(totals["tokens"], 1.0)
-        return {"loss": f"{loss:.4f}", "ppl": f"{math.exp(min(loss, 700)):.2f}",
-                "tok/s": f"{totals['tokens'] / max(totals['seconds'], 1e-9):.0f}"}
+        progress = {"loss": f"{loss:.4f}", "ppl": f"{math.exp(min(loss, 700)):.2f}",
+                    "tok/s": f"{totals['tokens'] / max(totals['seconds'], 1e-9):.0f}"}
+        bar.set_postfix(progress, refresh=False)
+        if bar.disable and distributed.is_main_process():  # no terminal (a log file, CI): to the log instead
+            logger.info("epoch %d batch %d/%s: %s", epoch, self.batches_done, total or "?",
+                        " ".join(f"{k}={v}" for k, v in progress.items()))
+        if not self.callbacks:
+            return
+        scalars = {"loss": window["loss"], "perplexity": math.exp(min(window["loss"], 700)),
+                   "tokens_per_second": window["tokens"] / max(window["seconds"], 1e-9),
+                   "learning_rate": float(self.optimizer.param_groups[0]["lr"])}
+        if self._grad_norm is not None:
+            scalars["grad_norm"] = float(self._grad_norm)
+            self._grad_norm = None
+        for callback in self.callbacks:
+            callback.on_log(self, scalars, self.total_batches)
 
     def _forward(self, batch: Dict[str, Any]) -> Dict[str, Any]:
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else contextlib.nullcontext()
-        with autocast:
-            return self.model(**batch)
+        with _autocast(self.device, self.amp_dtype):
+            return (self.ddp or self.model)(**batch)
 
-    def _step(self) -> None:
-        if self.grad_clipping is not None or self.grad_norm is not None:
-            clip_gradients_(self.model.parameters(), self.grad_clipping, self.grad_norm)
-        self.optimizer.step()
+    def _step(self, measure: bool) -> None:
+        """One optimizer step on the accumulated gradients; `measure`: keep their norm for `on_log`."""
+        distributed.average_gradients_(self._sparse_parameters)
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)  # clip and measure the true gradients
+        if self.grad_clipping is not None or self.grad_norm is not None or measure:
+            self._grad_norm = clip_gradients_(self.model.parameters(), self.grad_clipping, self.grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)  # skipped when the scaled gradients overflowed
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step_batch()
         self.optimizer.zero_grad(set_to_none=True)
         self.total_batches += 1
 
     def _validate(self, data_loader: DataLoader) -> Dict[str, float]:
-        metrics = evaluate_model(self.model, data_loader, self.device, self.use_amp,
+        metrics = evaluate_model(self.model, data_loader, self.device, self.amp_dtype,
                                  desc="validation", progress_bar=self.progress_bar)
         self.model.train()
         return metrics
@@ -221,11 +309,13 @@ class GradientDescentTrainer(Trainer):
         if self._metric_name not in source:
             raise ConfigurationError(f'validation metric "{self._metric_name}" is not among the metrics '
                                      f"({', '.join(sorted(source))})", "trainer.validation_metric")
-        score = self._metric_sign * source[self._metric_name]
+        # taken once (rank 0's figure), so that every process makes the same patience and best-epoch decisions
+        score = distributed.broadcast_from_main(self._metric_sign * source[self._metric_name])
         if self.best_score is None or score > self.best_score:
             self.best_score, self.best_epoch, self.epochs_without_improvement = score, epoch, 0
-            with atomic_write(self.serialization_dir / "best.th", "wb") as stream:
-                torch.save(self.model.state_dict(), stream)
+            if distributed.is_main_process():
+                with atomic_write(self.serialization_dir / "best.th", "wb") as stream:
+                    torch.save(self.model.state_dict(), stream)
         else:
             self.epochs_without_improvement += 1
         metrics["best_epoch"] = self.best_epoch
@@ -233,12 +323,12 @@ class GradientDescentTrainer(Trainer):
             self.metrics.update({f"best_validation_{k}" if validation else f"best_training_{k}": v
                                  for k, v in source.items()})
         self.metrics.update(metrics)
-        logger.info("epoch %d done: %s", epoch, " ".join(
-            f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float) and "duration" not in k))
-        with atomic_write(self.serialization_dir / f"metrics_epoch_{epoch}.json") as stream:
-            json.dump(self.metrics, stream, indent=2)
-        with atomic_write(self.serialization_dir / "metrics.json") as stream:
-            json.dump(self.metrics, stream, indent=2)
+        if distributed.is_main_process():
+            logger.info("epoch %d done: %s", epoch, " ".join(
+                f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float) and "duration" not in k))
+            for name in (f"metrics_epoch_{epoch}.json", "metrics.json"):
+                with atomic_write(self.serialization_dir / name) as stream:
+                    json.dump(self.metrics, stream, indent=2)
         if self.scheduler is not None:
             self.scheduler.step_epoch(score)
         for callback in self.callbacks:
@@ -249,28 +339,48 @@ class GradientDescentTrainer(Trainer):
 
     # --- checkpoints ---------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
+        """Every process hands its own state to rank 0, which writes the checkpoint (a collective call)."""
+        processes = distributed.gather_to_main(self._process_state())
+        if not distributed.is_main_process():
+            return
         state = {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "trainer": {"epoch": self.epoch, "batches_done": self.batches_done, "total_batches": self.total_batches,
                         "best_score": self.best_score, "best_epoch": self.best_epoch,
                         "epochs_without_improvement": self.epochs_without_improvement,
                         "epoch_totals": dict(self.epoch_totals), "metrics": json.dumps(self.metrics)},
-            "data_loader": self.data_loader.state_dict(),
-            "model_metrics": self.model.metric_state(),
-            "rng": rng_state(),
+            # one entry per process, by rank
+            **{key: [process[key] for process in processes] for key in _PROCESS_STATE},
         }
         self.checkpointer.save(self.epoch, self.batches_done, state)
 
+    def _process_state(self) -> Dict[str, Any]:
+        """What differs between processes: data position, metrics, buffers (carried states), RNGs."""
+        parameters = {name for name, _ in self.model.named_parameters(remove_duplicate=False)}
+        buffers = {name: value for name, value in self.model.state_dict().items() if name not in parameters}
+        state = {"data_loader": self.data_loader.state_dict(), "model_metrics": self.model.metric_state(),
+                 "model_buffers": buffers, "rng": rng_state()}
+        return map_tensors(state, lambda tensor: tensor.detach().cpu()) if distributed.is_distributed() else state
+
     def resume(self) -> bool:
-        path = self.checkpointer.latest()
+        latest = self.checkpointer.latest()
+        path = distributed.broadcast_from_main(None if latest is None else str(latest))  # the same file for all
         if path is None:
             return False
-        state = self.checkpointer.load(path)  # on the CPU: load_state_dict copies to the right devices
+        state = self.checkpointer.load(Path(path))  # on the CPU: load_state_dict copies to the right devices
+        if len(state["rng"]) != distributed.world_size():
+            raise ConfigurationError(f"{path} was written by {len(state['rng'])} process(es), and this run has "
+                                     f"{distributed.world_size()}: recover with as many as the run had")
+        rank = distributed.rank()
         self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(state["model_buffers"][rank], strict=False)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
         trainer = state["trainer"]
         self.epoch, self.batches_done, self.total_batches = trainer["epoch"], trainer["batches_done"], \
             trainer["total_batches"]
@@ -278,23 +388,60 @@ class GradientDescentTrainer(Trainer):
         self.epochs_without_improvement = trainer["epochs_without_improvement"]
         self.epoch_totals = dict(trainer["epoch_totals"])
         self.metrics = json.loads(trainer["metrics"])
-        self.data_loader.load_state_dict(state["data_loader"])
-        self.model.load_metric_state(move_to_device(state["model_metrics"], self.device))
-        set_rng_state(state["rng"])
+        self.data_loader.load_state_dict(state["data_loader"][rank])
+        self.model.load_metric_state(move_to_device(state["model_metrics"][rank], self.device))
+        set_rng_state(state["rng"][rank])
         logger.info("resumed from %s (epoch %d, %d batches done)", path, self.epoch, self.batches_done)
         return True
 
 
-def evaluate_model(model: Model, data_loader: DataLoader, device: torch.device, use_amp: bool = False,
-                   desc: str = "evaluation", progress_bar: bool = True) -> Dict[str, float]:
-    """Token-weighted mean loss and the model's metrics over one pass of `data_loader`."""
+_PROCESS_STATE = ("data_loader", "model_metrics", "model_buffers", "rng")
+"""The checkpoint entries that hold one value per process (see `GradientDescentTrainer._process_state`)."""
+
+
+def _has_sparse_gradients(module: torch.nn.Module) -> bool:
+    """Whether `module`'s own parameters get sparse gradients (the modules that can be asked for them)."""
+    if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag, Embedding, SampledSoftmaxLoss)):
+        return module.sparse
+    return False
+
+
+def _autocast(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager[Any]:
+    """Autocast to `dtype` on `device`'s kind (CPU or CUDA); nothing when `dtype` is None.
+
+    oneDNN's bfloat16 kernels need a CPU with AVX512-BF16 or AMX; elsewhere its LSTM refuses bfloat16
+    inputs, so oneDNN is switched off inside: ATen's LSTM then runs in float32, matmuls still in bfloat16.
+    """
+    if dtype is None:
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        stack.enter_context(_without_onednn())
+    stack.enter_context(torch.autocast(device.type, dtype=dtype))
+    return stack
+
+
+@contextlib.contextmanager
+def _without_onednn() -> Iterator[None]:
+    enabled = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a settable module property
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = enabled
+
+
+def evaluate_model(model: Model, data_loader: DataLoader, device: torch.device,
+                   amp_dtype: Optional[torch.dtype] = None, desc: str = "evaluation",
+                   progress_bar: bool = True) -> Dict[str, float]:
+    """Token-weighted mean loss and the model's metrics over one pass of `data_loader` (in a distributed
+    run, of every process's share of it: the sums are reduced over processes)."""
     model.eval()
     model.get_metrics(reset=True)
     model.reset_states()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     tokens = torch.zeros((), dtype=torch.float64, device=device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), _autocast(device, amp_dtype):
         for batch in tqdm(data_loader.iter_epoch(0), desc=desc, leave=False, disable=None if progress_bar else True):
             output = model(**move_to_device(batch, device))
             if output.get("loss") is not None:
@@ -302,9 +449,11 @@ def evaluate_model(model: Model, data_loader: DataLoader, device: torch.device, 
                 loss_sum += output["loss"].double() * count
                 tokens += count
     model.reset_states()
+    total_loss, total_tokens = distributed.all_reduce_sum_(torch.stack([loss_sum, tokens])).tolist()
+    model.all_reduce_metrics()
     metrics = model.get_metrics(reset=True)
-    if float(tokens) > 0:
-        metrics = {"loss": float(loss_sum) / float(tokens), **metrics}
+    if total_tokens > 0:
+        metrics = {"loss": total_loss / total_tokens, **metrics}
     return metrics
 
 

@@ -9,11 +9,14 @@ Contract
     `epoch` means may depend on where the previous epochs stopped (a loader with a fixed number of
     batches per epoch continues its stream): `state_dict()` captures that, and a fresh loader given it
     with `load_state_dict()` yields exactly what the original would have from (`epoch`, `start`) on.
+    `shard(rank, world_size, even)` makes the loader of one process of a distributed run yield only
+    that process's share of every epoch.
 """
 from typing import Any, Callable, Dict, Iterator
 
 import torch
 
+from lmlab.common.errors import ConfigurationError
 from lmlab.common.registrable import Registrable
 from lmlab.data.instance import Instance
 from lmlab.data.vocabulary import Vocabulary
@@ -44,6 +47,16 @@ class DataLoader(Registrable):
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Continue from a `state_dict()` of a loader with the same config and data."""
+
+    def shard(self, rank: int, world_size: int, even: bool) -> None:
+        """From now on, yield only process `rank`'s share of every epoch, out of `world_size` processes
+        that each yield their own share; together they cover the data once per pass. With `even`, every
+        process yields the same number of batches per epoch (training, where each batch is a step all
+        processes take together), leaving out what a larger share has beyond that; without it, nothing
+        is left out (evaluation). `iter_instances` still yields every instance (the vocabulary is built
+        from all of them). Default: refused, for a loader that cannot shard its data."""
+        raise ConfigurationError(f"{type(self).__name__} cannot share its data among processes "
+                                 "(distributed training)")
 
     def __iter__(self) -> Iterator[TensorDict]:
         return self.iter_epoch(0)

@@ -4,6 +4,10 @@ batches per epoch, and persistent worker processes.
 The data is seen as an endless stream of *passes*: pass p is every instance once, shuffled and cut into
 batches deterministically from (`seed`, p). A position in that stream is (pass, batches of it already
 consumed). An epoch is one pass, or, with `batches_per_epoch`, the next N batches of the stream.
+
+In a distributed run (`shard(rank, world_size, even)`), instance p of a pass's order (shuffled or
+not) belongs to process p mod world_size, which cuts its own batches from its share; with `even`, a
+pass of every process has as many batches as the smallest share gives.
 """
 import itertools
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -55,6 +59,15 @@ class MultiProcessDataLoader(DataLoader):
     Notes
         `state_dict()` is where the next epoch starts in the stream; with `iter_epoch(epoch, start)` it
         makes a resumed run see exactly the batches an uninterrupted one would.
+
+        Sharded over W processes (`shard`), process r keeps instances r, r+W, r+2W, ... of each pass's
+        order, so with `batch_size` b and no bucketing, batch k of the W processes together is batch k
+        of a single process with batch size W*b. In memory, every process reads all the data (the
+        vocabulary needs it) and batches only its share; streaming, each process keeps its share of
+        what its workers read. A reader that keeps C consecutive instances together
+        (`shard_chunk_size`: the B streams of a contiguous reader) needs C to be a multiple of W: then
+        process r gets the same streams r, r+W, ... in every window, and carried states stay right
+        when b*W = B. Training (`even`) over streaming data needs `batches_per_epoch`.
     """
 
     def __init__(self, reader: DatasetReader, data_path: str, batch_size: Optional[int] = None,
@@ -75,6 +88,8 @@ class MultiProcessDataLoader(DataLoader):
         self.max_instances_in_memory = max_instances_in_memory
         self._batcher = _Batcher(batch_size, max_tokens, shuffle, bucket_by_length, seed)
         self._pin_memory = torch.cuda.is_available()
+        self._shard: Tuple[int, int] = (0, 1)  # (this process, processes): see `shard`
+        self._even = False
         self._vocab: Optional[Vocabulary] = None
         self._instances: Optional[List[Instance]] = None  # in-memory mode: read once, indexed once
         self._pass_cache: Optional[Tuple[int, List[List[int]]]] = None  # in-memory: the last pass's batches
@@ -91,6 +106,22 @@ class MultiProcessDataLoader(DataLoader):
                 instance.index_fields(vocab)
         # workers hold a copy of the instances or of the vocabulary: new ones must start from this one
         self._vocab, self._dataset, self._workers, self._live = vocab, None, None, None
+
+    def shard(self, rank: int, world_size: int, even: bool) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not one of {world_size} processes")
+        chunk = self.reader.shard_chunk_size
+        if chunk > 1 and chunk % world_size:
+            raise ConfigurationError(f"the reader keeps {chunk} consecutive instances together (its streams); "
+                                     f"with {world_size} processes that must be a multiple of {world_size}",
+                                     "dataset_reader")
+        if even and self.max_instances_in_memory is not None and self.batches_per_epoch is None:
+            raise ConfigurationError("needed for distributed training over streaming data (max_instances_in_memory "
+                                     "set): every process must run the same number of batches per epoch",
+                                     "batches_per_epoch")
+        self._shard, self._even = (rank, world_size), even
+        # the batches of a pass, and what worker processes were told to serve, change with the share
+        self._pass_cache, self._dataset, self._workers, self._live = None, None, None, None
 
     def iter_instances(self) -> Iterator[Instance]:
         if self.max_instances_in_memory is None:
@@ -145,7 +176,13 @@ class MultiProcessDataLoader(DataLoader):
 
     def _pass_batches(self, pass_number: int) -> List[List[int]]:
         if self._pass_cache is None or self._pass_cache[0] != pass_number:
-            self._pass_cache = (pass_number, self._batcher.batches(self._all_instances(), pass_number))
+            instances = self._all_instances()
+            batches = self._batcher.batches(instances, pass_number, shard=self._shard)
+            rank, world_size = self._shard
+            if self._even and world_size > 1:  # every process can count every share's batches: no messages
+                batches = batches[:min(len(self._batcher.batches(instances, pass_number, shard=(other, world_size)))
+                                       for other in range(world_size))]
+            self._pass_cache = (pass_number, batches)
         return self._pass_cache[1]
 
     def _plan(self, position: Position, skip: int, count: Optional[int]) -> Tuple[List[List[int]], Position]:
@@ -207,7 +244,7 @@ class MultiProcessDataLoader(DataLoader):
         if self.num_workers == 0:
             assert self._vocab is not None
             dataset = _StreamingBatches(self.reader, self.data_path, self._vocab, self._batcher,
-                                        self.max_instances_in_memory or 0)
+                                        self.max_instances_in_memory or 0, self._shard)
             yield from map(self._pin, dataset.batches(pass_number))
             return
         workers = self._worker_processes()
@@ -224,7 +261,7 @@ class MultiProcessDataLoader(DataLoader):
                 self._dataset, sampler = _InMemoryBatches(self._all_instances()), _Plan()
             else:
                 self._dataset = _StreamingBatches(self.reader, self.data_path, self._vocab, self._batcher,
-                                                  self.max_instances_in_memory)
+                                                  self.max_instances_in_memory, self._shard)
                 self._dataset.pass_number.share_memory_()
             self._workers = torch.utils.data.DataLoader(
                 self._dataset, batch_size=None, sampler=sampler, num_workers=self.num_workers,
@@ -244,10 +281,14 @@ class _Batcher:
         self.batch_size, self.max_tokens = batch_size, max_tokens
         self.shuffle, self.bucket_by_length, self.seed = shuffle, bucket_by_length, seed
 
-    def batches(self, instances: List[Instance], pass_number: int, chunk: int = 0) -> List[List[int]]:
+    def batches(self, instances: List[Instance], pass_number: int, chunk: int = 0,
+                shard: Tuple[int, int] = (0, 1)) -> List[List[int]]:
+        """Batches of `instances` in pass `pass_number`; of `shard` = (r, W), only those of instances r,
+        r+W, ... of the pass's order."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + pass_number * 1009 + chunk)
         order = torch.randperm(len(instances), generator=generator).tolist() if self.shuffle else \
             list(range(len(instances)))
+        order = order[shard[0]::shard[1]]
         lengths = [instances[i].get_num_tokens() for i in order] if (self.bucket_by_length or self.max_tokens) \
             else []
         if self.bucket_by_length:
@@ -303,20 +344,21 @@ class _Plan(torch.utils.data.Sampler):
 
 class _StreamingBatches(torch.utils.data.IterableDataset):
     """Reads `chunk_size` instances at a time and batches each chunk; in a worker, the reader reads only
-    that worker's shard. Persistent workers learn which pass to read from `pass_number`, a tensor in
-    shared memory that the main process sets before each `iter()`."""
+    that worker's shard, of which this process (`shard` = (r, W)) keeps instances r, r+W, ...
+    Persistent workers learn which pass to read from `pass_number`, a tensor in shared memory that the
+    main process sets before each `iter()`."""
 
     def __init__(self, reader: DatasetReader, data_path: str, vocab: Vocabulary, batcher: _Batcher,
-                 chunk_size: int) -> None:
+                 chunk_size: int, shard: Tuple[int, int]) -> None:
         self.reader, self.data_path, self.vocab, self.batcher = reader, data_path, vocab, batcher
-        self.chunk_size = chunk_size
+        self.chunk_size, self.shard = chunk_size, shard
         self.pass_number = torch.zeros((), dtype=torch.long)
 
     def __iter__(self) -> Iterator[TensorDict]:
         return self.batches(int(self.pass_number))
 
     def batches(self, pass_number: int) -> Iterator[TensorDict]:
-        instances = iter(self.reader.read(self.data_path))
+        instances = itertools.islice(self.reader.read(self.data_path), self.shard[0], None, self.shard[1])
         for chunk_index in itertools.count():
             chunk = list(itertools.islice(instances, self.chunk_size))
             if not chunk:

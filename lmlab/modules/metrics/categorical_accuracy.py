@@ -18,6 +18,8 @@ class CategoricalAccuracy(Metric):
         Counts stay on the predictions' device; `get_metric` is the only host-device sync.
     """
 
+    totals = ("_correct", "_total")
+
     def __init__(self) -> None:
         self._correct: Union[torch.Tensor, int] = 0
         self._total: Union[torch.Tensor, int] = 0

@@ -35,6 +35,8 @@ class SpanBasedF1Measure(Metric):
         device and `get_metric` is the only host-device sync.
     """
 
+    totals = ("_true_positives", "_predicted", "_gold")
+
     def __init__(self, vocabulary: Vocabulary, tag_namespace: str = "labels", label_encoding: str = "BIO") -> None:
         labels = [vocabulary.get_token_from_index(index, tag_namespace)
                   for index in range(vocabulary.get_vocab_size(tag_namespace))]
