@@ -1,11 +1,15 @@
 """`tensorboard`: training curves for TensorBoard, written into the run folder."""
+import logging
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 from overrides import overrides
 
+from lmlab.common.errors import ConfigurationError
 from lmlab.training import distributed
 from lmlab.training.callbacks import TrainerCallback
+
+logger = logging.getLogger(__name__)
 
 
 @TrainerCallback.register("tensorboard")
@@ -33,6 +37,11 @@ class TensorBoard(TrainerCallback):
     """
 
     def __init__(self, serialization_dir: str, log_dir: str = "tensorboard") -> None:
+        try:  # torch.utils.tensorboard writes with it: missing, say so now rather than when training starts
+            import tensorboard
+        except ImportError as err:
+            raise ConfigurationError("needs the tensorboard package: pip install tensorboard") from err
+        self.version = tensorboard.__version__
         self.directory = Path(serialization_dir) / log_dir
         self._writer: Optional[Any] = None  # a SummaryWriter on rank 0, from on_start
 
@@ -45,6 +54,7 @@ class TensorBoard(TrainerCallback):
         # the checkpoint resumed from was taken after everything logged at its step
         purge = trainer.total_batches + 1 if trainer.total_batches else None
         self._writer = SummaryWriter(str(self.directory), purge_step=purge)
+        logger.info("TensorBoard %s event files in %s", self.version, self.directory)
 
     @overrides
     def on_log(self, trainer: Any, scalars: Dict[str, float], step: int) -> None:
