@@ -129,7 +129,9 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     """Run `python -m lmlab ARGV` in `nproc` processes on this machine, as
     `torchrun --nproc-per-node NPROC -m lmlab ARGV` would: torchrun's own launcher, a rendezvous on a free
     loopback port, no restarts. Returns 0, or the exit code of the first process that failed (the
-    others are stopped at once: a failed process never leaves the rest waiting)."""
+    others are stopped at once: a failed process never leaves the rest waiting). Ctrl-C or SIGTERM stops
+    every process and is a KeyboardInterrupt here."""
+    from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
@@ -139,6 +141,8 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
         "-m", "lmlab", *argv])
     try:
         run(arguments)
+    except SignalException as err:  # torchrun has already stopped the processes
+        raise KeyboardInterrupt from err
     except ChildFailedError as err:
         failed_rank, failure = err.get_first_failure()
         if failure.exitcode > 0:  # the process printed its own error line
