@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 import torch
@@ -206,20 +206,25 @@ def _check_metric_reductions(rank: int) -> None:
     vocab = Vocabulary()
     vocab.add_tokens_to_namespace(["O", "B-NP", "I-NP", "B-VP"], "labels")
     nll, counts = torch.rand(6, generator=generator, dtype=torch.float64), torch.tensor([5, 3, 4, 1, 5, 2])
-    shared = [CategoricalAccuracy(), SpanBasedF1Measure(vocab), Perplexity()]
-    whole = [CategoricalAccuracy(), SpanBasedF1Measure(vocab), Perplexity()]
-    for metrics, rows in ((shared, slice(rank, None, 2)), (whole, slice(None))):
-        metrics[0](scores[rows], gold[rows], mask[rows])
-        for value, count in zip(nll[rows], counts[rows], strict=True):
-            metrics[2](value, count)
+    accuracy, spans, perplexity = CategoricalAccuracy(), SpanBasedF1Measure(vocab), Perplexity()
+    whole_accuracy, whole_spans, whole_perplexity = CategoricalAccuracy(), SpanBasedF1Measure(vocab), Perplexity()
+    mine = slice(rank, None, 2)
+    accuracy(scores[mine], gold[mine], mask[mine])
+    whole_accuracy(scores, gold, mask)
+    for value, count in zip(nll[mine], counts[mine], strict=True):
+        perplexity(value, count)
+    for value, count in zip(nll, counts, strict=True):
+        whole_perplexity(value, count)
     if rank == 0:  # rank 1 sees no tagged sentence: its span counts stay a plain 0
-        shared[1](scores, gold, mask)
-    whole[1](scores, gold, mask)
-    expected = [reference.get_metric() for reference in whole]
-    assert 0 < expected[0] < 1 and 0 < expected[1]["f1-measure-overall"] < 1
-    for metric, value in zip(shared, expected, strict=True):
+        spans(scores, gold, mask)
+    whole_spans(scores, gold, mask)
+    expected_spans = whole_spans.get_metric()
+    assert 0 < expected_spans["f1-measure-overall"] < 1
+    for metric in (accuracy, spans, perplexity):
         metric.all_reduce()
-        assert metric.get_metric() == pytest.approx(value, rel=1e-12), type(metric).__name__
+    assert accuracy.get_metric() == whole_accuracy.get_metric()
+    assert spans.get_metric() == expected_spans
+    assert perplexity.get_metric() == pytest.approx(whole_perplexity.get_metric(), rel=1e-12)
 
 
 def test_accumulation_under_ddp_and_metric_reductions(data, two_nodes, tmp_path):
@@ -289,7 +294,7 @@ def test_training_over_streaming_shards_needs_batches_per_epoch(tmp_path):
     assert sum(len(_lines(batch)) for batch in loader.iter_epoch(0)) == 4
 
 
-LOSS_DTYPES = []
+LOSS_DTYPES: List[torch.dtype] = []
 
 
 @TrainerCallback.register("record_loss_dtypes")
