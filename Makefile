@@ -2,7 +2,7 @@ PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 RUN ?= runs/quickstart
 
-.PHONY: install browser demo test
+.PHONY: install browser demo lint test
 
 # torch is pinned to the CPU wheel (requirements.txt); an unpinned torch pulls several GB of CUDA packages.
 install:
@@ -22,5 +22,10 @@ browser:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; \
 	} || echo "could not install chromium and chromium-driver: the browser test will be skipped"
 
-test: install browser
+# ruff (pyflakes, pycodestyle, bugbear, isort rules) and mypy, configured in pyproject.toml; kept at zero.
+lint: install
+	$(PYTHON) -m ruff check lmlab tests benchmarks
+	$(PYTHON) -m mypy lmlab
+
+test: install browser lint
 	$(PYTHON) -m pytest -q
