@@ -1,7 +1,9 @@
-"""`lmlab predict ARCHIVE INPUT|-`: JSON lines in, one JSON line out per input line, in order."""
+"""`lmlab predict ARCHIVE INPUT|-`: JSON lines in, one JSON line out per input line, in order, as they arrive."""
 import argparse
 import json
+import queue
 import sys
+import threading
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 from overrides import overrides
@@ -13,7 +15,11 @@ MAX_LINE_BYTES = 1_000_000
 
 @Subcommand.register("predict")
 class Predict(Subcommand):
-    """Run a predictor over JSON lines; a bad line gets {"error": ...} in its place, the rest are answered."""
+    """Run a predictor over JSON lines; a bad line gets {"error": ...} in its place, the rest are answered.
+
+    Lines are answered as they arrive, in batches of up to --batch-size of the lines already read, and
+    each batch's answers are flushed at once: `lmlab predict` works at the end of a pipe.
+    """
 
     @overrides
     def add_subparser(self, subparsers: "argparse._SubParsersAction",
@@ -38,9 +44,13 @@ class Predict(Subcommand):
 
         import_builtin_components()
         check_batch_size(args.batch_size)
-        lines = read_json_lines(args.input)
-        predictor = Predictor.from_archive(load_archive(args.archive, args.overrides, args.cuda_device),
-                                           args.predictor)
+        lines = read_json_lines(args.input)  # reads ahead while the model loads
+        try:
+            predictor = Predictor.from_archive(load_archive(args.archive, args.overrides, args.cuda_device),
+                                               args.predictor)
+        except BaseException:
+            lines.close()
+            raise
         return answer_json_lines(predictor.predict_batch_json, lines, args)
 
 
@@ -51,50 +61,127 @@ def check_batch_size(batch_size: int) -> None:
         raise ConfigurationError(f"--batch-size must be positive, found {batch_size}")
 
 
-def read_json_lines(path: str) -> List[Tuple[int, Any]]:
-    """[(line number, parsed JSON or a per-line error)] of a file or "-"; no lines at all is an error."""
-    from lmlab.common.errors import InputError
+def read_json_lines(path: str) -> "JsonLines":
+    """The JSON lines of a file or "-" (standard input), read as they arrive; see `JsonLines`."""
+    return JsonLines(path)
 
-    name = "<stdin>" if path == "-" else path
-    if path == "-":
-        lines = list(_lines(sys.stdin.buffer))
-    else:
+
+class JsonLines:
+    """JSON input lines read on a background thread, handed out in batches as they arrive.
+
+    The file is opened at once (a missing file is an `InputError` before any work). `batches(size)`
+    waits for one line, then adds the lines already read, up to `size`: a line typed into a pipe is
+    answered at once, while a file or a fast producer fills whole batches (the reader keeps up to
+    `max_pending` lines ahead). Items are (line number, parsed JSON or `_Bad`), numbered from 1.
+    """
+
+    def __init__(self, path: str, max_pending: int = 1024) -> None:
+        from lmlab.common.errors import InputError
+
+        self.name = "<stdin>" if path == "-" else path
+        self.count = 0  # lines handed out so far
+        if path == "-":
+            self._stream, self._owned = sys.stdin.buffer, False
+        else:
+            try:
+                self._stream, self._owned = open(path, "rb"), True
+            except OSError as err:
+                raise InputError(f"cannot read prediction input: {err.strerror}", self.name) from None
+        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=max_pending)
+        self._closed = threading.Event()
+        # a daemon: a reader blocked on a terminal that never sends EOF must not keep the process alive
+        self._thread = threading.Thread(target=self._read, name="lmlab-predict-input", daemon=True)
+        self._thread.start()
+
+    def batches(self, size: int) -> Iterator[List[Tuple[int, Any]]]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            batch = [self._checked(item)]
+            while len(batch) < size:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _END:
+                    self.count += len(batch)
+                    yield batch
+                    return
+                batch.append(self._checked(item))
+            self.count += len(batch)
+            yield batch
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._owned:
+            self._thread.join()
+            self._stream.close()
+
+    def _read(self) -> None:
         try:
-            with open(path, "rb") as stream:
-                lines = list(_lines(stream))
-        except OSError as err:
-            raise InputError(f"cannot read prediction input: {err.strerror}", name) from None
-    if not lines:
-        raise InputError("no input lines", name)
-    return lines
+            for item in _lines(self._stream):
+                if not self._put(item):
+                    return
+        except Exception as err:  # an I/O error: the main thread raises it
+            self._put(err)
+            return
+        self._put(_END)
+
+    def _put(self, item: Any) -> bool:
+        """Queue `item`, waiting while the queue is full; False once `close()` was called."""
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _checked(self, item: Any) -> Tuple[int, Any]:
+        if isinstance(item, Exception):
+            from lmlab.common.errors import InputError
+
+            raise InputError(f"cannot read prediction input: {item}", self.name) from item
+        return item
 
 
-def answer_json_lines(predict_batch: Callable[[List[Any]], List[Dict[str, Any]]], lines: List[Tuple[int, Any]],
+_END = object()  # the reader's last queue item
+
+
+def answer_json_lines(predict_batch: Callable[[List[Any]], List[Dict[str, Any]]], lines: JsonLines,
                       args: argparse.Namespace) -> int:
-    """Answer `lines` in batches of `args.batch_size`: one output line per input line, in order, printed
-    (unless `args.silent`) and written atomically to `args.output_file`. Bad lines get located errors."""
+    """Answer `lines` as they arrive, in batches of at most `args.batch_size`: one output line per input line,
+    in order, printed and flushed at once (unless `args.silent`) and written atomically to `args.output_file`
+    at the end. Bad lines get located errors; no input lines at all is an `InputError`."""
+    from lmlab.common.errors import InputError
     from lmlab.common.file_utils import atomic_write
 
-    name = "<stdin>" if args.input == "-" else args.input
     outputs: List[str] = []
     errors = 0
-    for start in range(0, len(lines), args.batch_size):
-        chunk = lines[start:start + args.batch_size]
-        answers = iter(predict_batch([item for _, item in chunk if not isinstance(item, _Bad)]))
-        for number, item in chunk:
-            result = {"error": item.message} if isinstance(item, _Bad) else next(answers)
-            if "error" in result:
-                errors += 1
-                result = {"error": f"input error at {name}:{number}: {result['error']}"}
-            line = json.dumps(result, ensure_ascii=False)
-            outputs.append(line)
-            if not args.silent:
-                print(line, flush=True)
+    try:
+        for chunk in lines.batches(args.batch_size):
+            answers = iter(predict_batch([item for _, item in chunk if not isinstance(item, _Bad)]))
+            for number, item in chunk:
+                result = {"error": item.message} if isinstance(item, _Bad) else next(answers)
+                if "error" in result:
+                    errors += 1
+                    result = {"error": f"input error at {lines.name}:{number}: {result['error']}"}
+                line = json.dumps(result, ensure_ascii=False)
+                if args.output_file:
+                    outputs.append(line)
+                if not args.silent:
+                    print(line)
+            sys.stdout.flush()  # the answers of this batch go out now: a pipe's reader is waiting for them
+    finally:
+        lines.close()
+    if not lines.count:
+        raise InputError("no input lines", lines.name)
     if args.output_file:
         with atomic_write(args.output_file) as stream:
             stream.write("\n".join(outputs) + "\n")
     if errors:
-        print(f"lmlab: {errors} of {len(lines)} input lines had errors (see their output lines)", file=sys.stderr)
+        print(f"lmlab: {errors} of {lines.count} input lines had errors (see their output lines)", file=sys.stderr)
     return 0
 
 

@@ -1,5 +1,5 @@
 """`language_model`: next-token (and, if bidirectional, previous-token) prediction."""
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
@@ -12,9 +12,10 @@ from lmlab.modules.initializers import InitializerApplicator
 from lmlab.modules.metrics import Perplexity
 from lmlab.modules.regularizers import RegularizerApplicator
 from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
+from lmlab.modules.seq2seq_encoders.seq2seq_encoder import StepState, rerun_step
 from lmlab.modules.softmax_losses import SoftmaxLoss
 from lmlab.modules.text_field_embedders import TextFieldEmbedder
-from lmlab.modules.util import get_text_field_mask, get_token_ids
+from lmlab.modules.util import TextFieldTensors, get_text_field_mask, get_token_ids
 
 
 @Model.register("language_model")
@@ -207,9 +208,53 @@ class LanguageModel(Model):
 
     def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Full-vocabulary log-probabilities (..., V) for forward-direction embeddings (..., H)."""
+        return self._live_softmax().log_probs(self._project(embeddings))
+
+    def target_log_probs(self, embeddings: torch.Tensor, targets: torch.Tensor,
+                         chunk_size: Optional[int] = None) -> torch.Tensor:
+        """(N,) log-probabilities of `targets` (N,) after forward-direction embeddings (N, H), without an
+        (N, V) block: `SoftmaxLoss.target_log_probs`, `chunk_size` rows at a time."""
+        return self._live_softmax().target_log_probs(self._project(embeddings), targets, chunk_size)
+
+    def _live_softmax(self) -> SoftmaxLoss:
         if self._softmax_loss is None:
             raise RuntimeError("the softmax was deleted with delete_softmax()")
-        return self._softmax_loss.log_probs(self._project(embeddings))
+        return self._softmax_loss
+
+    # --- incremental decoding --------------------------------------------------------------------
+    def can_step(self) -> bool:
+        """True if `step` costs only the new tokens (`Seq2SeqEncoder.can_step` of the contextualizer)."""
+        return self._contextualizer.can_step()
+
+    def step(self, source: TextFieldTensors, state: Optional[StepState] = None,
+             rerun: bool = False) -> Tuple[torch.Tensor, StepState]:
+        """Continue rows with their next tokens: (next-token log-probabilities (B, V), the new state).
+
+        Inputs
+            source: text field tensors (B, T) of each row's next tokens, right-padded, at least one per row
+            (for a row that starts here: its whole prefix, start tokens included).
+            state: what `step` returned for these rows (`select_rows` / `concatenate_states` pick and merge
+            rows), or None for rows that start here.
+            rerun: re-run each row's whole prefix (`rerun_step`) even if the contextualizer can step.
+        Outputs
+            (B, V) forward-direction log-probabilities of the token after each row's last token of
+            `source`; the state after those tokens (`Seq2SeqEncoder.step`).
+        Notes
+            Equals `log_probs` of `contextualize` over the whole prefix at its last token (to float
+            rounding). Only the new tokens are embedded, so the text field embedder must embed every token
+            on its own (as the word and character embedders do). The carried state of `carry_hidden_state`
+            is neither read nor changed, except by `rerun` (which starts from zeros).
+        """
+        mask = get_text_field_mask(source)  # (B, T)
+        embeddings = self._text_field_embedder(source)  # (B, T, D)
+        if rerun:
+            contextual, state = rerun_step(self._contextualizer, embeddings, mask, state)
+        else:
+            contextual, state = self._contextualizer.step(embeddings, mask, state)
+        top = contextual[-1] if contextual.dim() == 4 else contextual  # (B, T, H)
+        last = (mask.sum(dim=1) - 1).clamp(min=0)  # (B,) each row's last new token
+        final = top[torch.arange(top.shape[0], device=top.device), last]  # (B, H)
+        return self.log_probs(self.forward_direction_embeddings(final)), state
 
     def _project(self, embeddings: torch.Tensor) -> torch.Tensor:
         """What the softmax reads: activation(projection(h)) (..., P) when there is a projection, else h."""

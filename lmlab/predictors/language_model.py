@@ -1,7 +1,7 @@
 """`language_model` predictor: next-token top-k, sentence scores and text continuation."""
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, cast
 
 import torch
 from overrides import overrides
@@ -13,6 +13,8 @@ from lmlab.data.dataset_readers.dataset_reader import DatasetReader
 from lmlab.data.fields.text_field import TextField
 from lmlab.data.instance import Instance
 from lmlab.models.language_model import LanguageModel
+from lmlab.modules.util import TextFieldTensors, get_token_ids
+from lmlab.predictors.generation import Continuations
 from lmlab.predictors.predictor import JsonDict, Predictor, require_text
 
 GENERATE_OPTIONS = {"max_tokens": 20, "greedy": False, "temperature": 1.0, "top_k": None, "top_p": None, "seed": None}
@@ -36,6 +38,12 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
 
     Registered as a `Predictor` with name "language_model".
 
+    Parameters
+        model: LanguageModel;  dataset_reader: DatasetReader (run time).
+        max_tokens: int = 512    longest framed sentence plus tokens to generate accepted.
+        incremental: bool = True generate with `LanguageModel.step`, one position per new token; false
+                                 re-runs every row's whole prefix for each token (what a contextualizer
+                                 that cannot step does anyway): slower, for comparisons.
     Inputs (one JSON object per line)
         sentence: str (required); top_k: int = 5 next-token candidates; score: bool = true;
         next_token: bool = true; generate: object, optional, with max_tokens (20), greedy (false),
@@ -51,16 +59,22 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
         contiguous reader's end-of-line token is an end token).
         Padding, the OOV token and start tokens are never proposed as next tokens or generated.
         Carried hidden state is reset for every batch: a prediction depends only on its own input.
+        Scoring gathers each target's log-probability in chunks (`LanguageModel.target_log_probs`),
+        never building a (B, T, V) block. Generation advances every continuation of a batch by one
+        batched model step per token (`Continuations`); a seeded continuation is the same whatever its
+        batch, and `generate_stream` / `continuations()` give it token by token.
     """
 
     model: LanguageModel
 
-    def __init__(self, model: LanguageModel, dataset_reader: DatasetReader, max_tokens: int = 512) -> None:
+    def __init__(self, model: LanguageModel, dataset_reader: DatasetReader, max_tokens: int = 512,
+                 incremental: bool = True) -> None:
         if not isinstance(model, LanguageModel):
             raise ConfigurationError(f"the language_model predictor needs a language_model, found "
                                      f"{type(model).__name__}", "predictor")
         super().__init__(model, dataset_reader)
         self.max_tokens = max_tokens
+        self.incremental = incremental
         self.framing = dataset_reader.framing
         vocab, namespace = model.vocab, model.target_namespace
         self.namespace = namespace
@@ -99,77 +113,102 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
     @overrides
     def predict_requests(self, requests: List[LanguageModelRequest]) -> List[JsonDict]:
         outputs: List[JsonDict] = [{"tokens": request.tokens} for request in requests]
-        with torch.inference_mode():
-            log_probs = self._log_probs([request.full for request in requests])  # (B, T, V)
-            for row, (request, output) in enumerate(zip(requests, outputs, strict=True)):
-                if request.score:
-                    ids = self._ids(request.full).to(log_probs.device)  # (T_row,)
-                    scores = log_probs[row, torch.arange(len(ids) - 1), ids[1:]]
-                    total = float(scores.sum())
-                    output.update(log_probability=total, scored_tokens=len(ids) - 1,
-                                  perplexity=math.exp(-total / max(len(ids) - 1, 1)))
-                if request.next_token:
-                    last = log_probs[row, len(request.prefix) - 1].clone()
-                    last[self._banned.to(last.device)] = -math.inf
-                    values, indices = last.topk(min(request.top_k, last.numel()))
-                    output["next_tokens"] = [
-                        {"token": self._token(i), "probability": math.exp(v)}
-                        for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
-            generating = [(i, request.prefix, request.generate) for i, request in enumerate(requests)
-                          if request.generate]
-            if generating:
-                continuations = self._generate([prefix for _, prefix, _ in generating],
-                                               [options for _, _, options in generating])
-                for (i, _, _), tokens in zip(generating, continuations, strict=True):
-                    outputs[i]["generated"] = {"tokens": tokens, "text": " ".join(tokens)}
+        if any(request.score or request.next_token for request in requests):
+            with torch.inference_mode():
+                self._score_and_rank(requests, outputs)
+        generating = [i for i, request in enumerate(requests) if request.generate]
+        if generating:
+            continuations = self._generate([requests[i] for i in generating])
+            for i, tokens in zip(generating, continuations, strict=True):
+                outputs[i]["generated"] = {"tokens": tokens, "text": " ".join(tokens)}
         return outputs
 
-    def _ids(self, tokens: List[str]) -> torch.Tensor:
-        return torch.as_tensor(self.model.vocab.get_token_indices(tokens, self.namespace), dtype=torch.long)
+    def _score_and_rank(self, requests: List[LanguageModelRequest], outputs: List[JsonDict]) -> None:
+        """Add the sentence scores and next-token candidates that `requests` ask for to `outputs`, from one
+        pass over the framed sentences; no (B, T, V) block is built (`LanguageModel.target_log_probs`)."""
+        source = self.text_field([request.full for request in requests])
+        self.model.reset_states()
+        _, contextual, mask = self.model.contextualize(source)  # no loss: only what is asked is projected
+        top = contextual[-1] if contextual.dim() == 4 else contextual  # (B, T, H)
+        embeddings = self.model.forward_direction_embeddings(top)  # (B, T, H)
+        device = embeddings.device
+        wanted = torch.tensor([request.score for request in requests], device=device)  # (B,)
+        if bool(wanted.any()):
+            ids = get_token_ids(source)  # (B, T): the targets, as in training
+            scored = mask[:, 1:] & wanted.unsqueeze(1)  # (B, T - 1): position t predicts token t + 1
+            log_probs = self.model.target_log_probs(embeddings[:, :-1][scored], ids[:, 1:][scored])  # (N,)
+            rows = torch.arange(len(requests), device=device).unsqueeze(1).expand_as(scored)[scored]  # (N,)
+            totals = torch.zeros(len(requests), dtype=torch.float64, device=device).index_add_(
+                0, rows, log_probs.double()).tolist()  # one sync for the batch
+            for request, output, total in zip(requests, outputs, totals, strict=True):
+                if request.score:
+                    count = len(request.full) - 1
+                    output.update(log_probability=total, scored_tokens=count,
+                                  perplexity=math.exp(-total / max(count, 1)))
+        ranked = [i for i, request in enumerate(requests) if request.next_token]
+        if ranked:
+            last = torch.tensor([len(requests[i].prefix) - 1 for i in ranked], device=device)  # (K,)
+            log_probs = self.model.log_probs(embeddings[torch.tensor(ranked, device=device), last])  # (K, V)
+            log_probs[:, self._banned.to(device)] = -math.inf
+            values, indices = log_probs.topk(min(max(requests[i].top_k for i in ranked), log_probs.shape[1]))
+            for i, row_values, row_indices in zip(ranked, values.tolist(), indices.tolist(), strict=True):
+                top_k = requests[i].top_k
+                outputs[i]["next_tokens"] = [{"token": self._token(index), "probability": math.exp(value)}
+                                             for value, index in zip(row_values[:top_k], row_indices[:top_k],
+                                                                     strict=True)]
 
     def _token(self, index: int) -> str:
         return self.model.vocab.get_token_from_index(index, self.namespace)
 
-    def _log_probs(self, sequences: List[List[str]], last_only: bool = False) -> torch.Tensor:
-        """Forward-direction log-probabilities (B, T, V), or (B, V) at each row's last token."""
+    def text_field(self, sequences: List[List[str]]) -> TextFieldTensors:
+        """Token lists indexed and padded by the reader's indexers, as in training, on the model's device."""
         indexers = self.dataset_reader.token_indexers
         instances = [Instance({"source": TextField(tokens, indexers)}) for tokens in sequences]
         for instance in instances:
             instance.index_fields(self.model.vocab)
-        batch = move_to_device(Batch(instances).as_tensor_dict(), self.model.device())
-        self.model.reset_states()
-        _, contextual, _ = self.model.contextualize(batch["source"])  # no loss: only what is asked is projected
-        embeddings = contextual[-1] if contextual.dim() == 4 else contextual  # (B, T, H)
-        embeddings = self.model.forward_direction_embeddings(embeddings)
-        if last_only:  # project only the last position to the vocabulary
-            lengths = torch.tensor([len(tokens) for tokens in sequences], device=embeddings.device)  # (B,)
-            embeddings = embeddings[torch.arange(len(sequences), device=embeddings.device), lengths - 1]  # (B, H)
-        return self.model.log_probs(embeddings)
+        return move_to_device(Batch(instances).as_tensor_dict(), self.model.device())["source"]
 
-    def _generate(self, prefixes: List[List[str]], options: List[Dict[str, Any]]) -> List[List[str]]:
-        """Continue each prefix with the tokens chosen as its `generate` options say, until an end token."""
-        sequences = [list(prefix) for prefix in prefixes]
-        generated: List[List[str]] = [[] for _ in prefixes]
-        generators = [None if option["seed"] is None else torch.Generator().manual_seed(option["seed"])
-                      for option in options]
-        stop = set(self.framing.end_tokens)
-        active = list(range(len(prefixes)))
-        for _ in range(max(option["max_tokens"] for option in options)):
-            active = [i for i in active if len(generated[i]) < options[i]["max_tokens"]]
-            if not active:
-                break
-            log_probs = self._log_probs([sequences[i] for i in active], last_only=True)  # (A, V)
-            log_probs = log_probs.float().cpu()
-            log_probs[:, self._banned] = -math.inf
-            still_active = []
-            for row, i in enumerate(active):
-                token = self._token(_choose(log_probs[row], options[i], generators[i]))
-                sequences[i].append(token)
-                if token in stop:
-                    continue
-                generated[i].append(token)
-                still_active.append(i)
-            active = still_active
+    def _token_field(self, tokens: List[str]) -> TextFieldTensors:
+        """One token per row, (B, 1, ...): each indexer indexes the B tokens as one sequence (so no instance
+        per row), whose positions then become the rows."""
+        field: TextFieldTensors = {}
+        for name, indexer in self.dataset_reader.token_indexers.items():
+            start = len(indexer.start_tokens)  # an indexer's own start tokens come before the B positions
+            arrays = indexer.tokens_to_indices(tokens, self.model.vocab)
+            field[name] = {key: torch.as_tensor(array[start:start + len(tokens)], dtype=torch.long).unsqueeze(1)
+                           for key, array in arrays.items()}
+        return move_to_device(field, self.model.device())
+
+    # --- generation ------------------------------------------------------------------------------
+    def continuations(self) -> Continuations:
+        """An empty running batch of continuations with this predictor's model, vocabulary and end tokens."""
+        return Continuations(self.model, self.text_field, self._token_field, self._banned, self.framing.end_tokens,
+                             self.namespace, rerun=not self.incremental)
+
+    def generate_stream(self, requests: List[LanguageModelRequest]) -> Iterator[List[Optional[str]]]:
+        """The continuations of `requests` (each with `generate` options), one batched model step at a time.
+
+        Each iteration yields, for every request in order, its next token, or None once it has finished
+        (it chose an end token, which is not yielded, or made `max_tokens` tokens); it stops when all
+        have. A seeded request's tokens are those of the same request alone, or in `predict_requests`.
+        """
+        missing = [i for i, request in enumerate(requests) if not request.generate]
+        if missing:
+            raise ValueError(f"requests {missing} have no generate options")
+        running = self.continuations()
+        ids = running.add([request.prefix for request in requests],
+                          [cast(Dict[str, Any], request.generate) for request in requests])
+        while len(running):
+            tokens = running.step()
+            yield [tokens.get(row_id) for row_id in ids]
+
+    def _generate(self, requests: List[LanguageModelRequest]) -> List[List[str]]:
+        """Each request's whole continuation (`generate_stream` to the end)."""
+        generated: List[List[str]] = [[] for _ in requests]
+        for step in self.generate_stream(requests):
+            for tokens, token in zip(generated, step, strict=True):
+                if token is not None:
+                    tokens.append(token)
         return generated
 
 
@@ -196,20 +235,3 @@ def _generate_options(value: Any) -> Optional[Dict[str, Any]]:
         if not check(options[key]):
             raise InputError(f'"generate.{key}" has an invalid value {options[key]!r}')
     return options
-
-
-def _choose(log_probs: torch.Tensor, options: Dict[str, Any], generator: Optional[torch.Generator]) -> int:
-    """Pick the next id from (V,) log-probabilities: greedy, or sampled with temperature/top-k/top-p."""
-    if options["greedy"]:
-        return int(log_probs.argmax())
-    logits = log_probs / options["temperature"]
-    if options["top_k"]:
-        kth = logits.topk(min(options["top_k"], logits.numel())).values[-1]
-        logits = logits.masked_fill(logits < kth, -math.inf)
-    if options["top_p"] is not None and options["top_p"] < 1:
-        sorted_logits, order = logits.sort(descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        remove = cumulative - sorted_logits.softmax(-1) >= options["top_p"]  # keep the smallest set reaching p
-        logits = logits.masked_fill(torch.zeros_like(remove).scatter(0, order, remove), -math.inf)
-    probabilities = logits.softmax(-1)
-    return int(torch.multinomial(probabilities, 1, generator=generator))

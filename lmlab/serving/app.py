@@ -19,7 +19,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, List, Optional, TypeVar, Union
+from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, List, Optional, TypeVar, Union
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -28,9 +28,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Mount, Route
 
 from lmlab.common.errors import LmlabError
+from lmlab.predictors.language_model import LanguageModelPredictor
 from lmlab.predictors.predictor import JsonDict, Predictor
 from lmlab.serving.batcher import MicroBatcher
-from lmlab.serving.generation import GenerateRequest, stream_continuation
+from lmlab.serving.generation import GenerateRequest, GenerationStreams
 from lmlab.serving.metrics import RequestTracking, ServerMetrics
 from lmlab.serving.requests import REQUEST, RequestError, error_text, invalid, read_json
 from lmlab.version import VERSION
@@ -66,18 +67,26 @@ class InternalError(Exception):
 class PredictionService:
     """The predictor behind the endpoints: `validate` on its own thread (tokenising a large body takes a while,
     and the event loop must not wait for it), `predict_requests` through the micro-batcher on the model
-    thread. So a predictor's `validate` may run while its `predict_requests` runs, never two at once."""
+    thread, and for a language model the steps of streamed generation (`streams`) on that thread too. So a
+    predictor's `validate` may run while its model works, and the model runs one call at a time."""
 
     def __init__(self, predictor: Predictor, settings: ServerSettings, metrics: ServerMetrics) -> None:
         self.predictor = predictor
         self.batcher = MicroBatcher(predictor.predict_requests, settings.max_batch_size, settings.max_wait_ms,
                                     metrics.observe_batch)
+        self.streams = GenerationStreams(predictor, self.batcher.run_on_model_thread,
+                                         metrics.observe_generation_step) \
+            if isinstance(predictor, LanguageModelPredictor) else None
         self._validation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmlab-validate")
 
     def start(self) -> None:
         self.batcher.start()
+        if self.streams is not None:
+            self.streams.start()
 
     async def close(self) -> None:
+        if self.streams is not None:
+            await self.streams.close()
         await self.batcher.close()
         self._validation.shutdown(wait=True)
 
@@ -171,8 +180,12 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
         wanted = GenerateRequest.from_json(await body_of(request))
         if not wanted.stream:
             return JSONResponse(await guarded(request, service.predict(wanted.predictor_input())))
-        await guarded(request, service.validate(wanted.predictor_input()))  # errors before the stream starts
-        events = _token_events(wanted, service, metrics, request.state.request_id)
+        if service.streams is None:
+            raise RequestError(422, f"the {info['predictor']} predictor does not generate text")
+        validated = await guarded(request, service.validate(wanted.predictor_input()))  # errors before the stream
+        # joins the running batch now, before the response starts, so its first token comes with the next step
+        tokens = service.streams.open(validated)
+        events = _token_events(tokens, metrics, request.state.request_id)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -203,16 +216,18 @@ def _item_json(output: Union[JsonDict, LmlabError], location: str) -> JsonDict:
     return {"error": error_text(output, location)} if isinstance(output, LmlabError) else output
 
 
-async def _token_events(wanted: GenerateRequest, service: PredictionService, metrics: ServerMetrics,
+async def _token_events(tokens: AsyncGenerator[str, None], metrics: ServerMetrics,
                         request_id: str) -> AsyncIterator[str]:
     """Server-sent events: one `{"token"}` per token as it is made, then `{"done", "generated"}`, or `{"error"}`
-    if the model fails midway (the status line, 200, has been sent by then)."""
+    if the model fails midway (the status line, 200, has been sent by then). Closing the events closes
+    `tokens`, which takes the continuation out of the running batch."""
     generated: List[str] = []
     try:
-        async for token in stream_continuation(wanted, service.predict):
-            generated.append(token)
-            metrics.generated_tokens.inc()
-            yield _event({"token": token})
+        async with contextlib.aclosing(tokens):
+            async for token in tokens:
+                generated.append(token)
+                metrics.generated_tokens.inc()
+                yield _event({"token": token})
     except Exception as err:  # CancelledError (the client left) is not an Exception: it ends the stream
         failure = InternalError(request_id)
         logger.error("request %s (/generate stream) failed", request_id, exc_info=err)

@@ -15,9 +15,10 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, TypeVar
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,6 +39,7 @@ class MicroBatcher:
     Contract
         `start()` inside the running event loop before the first `submit`; `close()` after the last.
         `submit(item)` returns the item's result, or raises the exception its call raised.
+        `run_on_model_thread(function)` runs other model work on the same thread, in turn with the batches.
     """
 
     def __init__(self, run_batch: Callable[[List[Any]], List[Any]], max_batch_size: int, max_wait_ms: float,
@@ -64,6 +66,11 @@ class MicroBatcher:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
         self._executor.shutdown(wait=True)
+
+    async def run_on_model_thread(self, function: Callable[[], T]) -> T:
+        """`function()` on the batcher's model thread, between batches (for model work that is not a batch of
+        items, such as the steps of streamed generation): the model still runs one call at a time."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function)
 
     async def submit(self, item: Any) -> Any:
         if self._queue is None:

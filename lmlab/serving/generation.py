@@ -4,25 +4,28 @@
 
 `GenerateRequest.from_json` splits such a body into the predictor's own input (`{"sentence", "generate":
 {...}}`, so the predictor validates it and words the errors exactly as `lmlab predict` does) and the
-`stream` flag. Without streaming the continuation is one predictor call. With streaming,
-`stream_continuation` yields each token as soon as it is made.
+`stream` flag. Without streaming the continuation is one predictor call.
 
-Today's `Predictor` contract has no per-token generator, so `stream_continuation` asks the predictor for
-one token at a time (`max_tokens: 1` on the prompt plus the tokens so far). Each of those calls goes
-through the micro-batcher, so the steps of concurrent streams share model calls. A step re-reads its
-prefix, as the predictor's own generation loop does today. Seeded sampling stays reproducible: step i
-uses a seed derived from (seed, i), which is a different draw from the one-call continuation with the
-same seed. Greedy continuations are identical either way.
+With streaming, `GenerationStreams` keeps every stream of the server in one running batch of
+continuations (`LanguageModelPredictor.continuations()`) and advances it by one batched model step at a
+time on the model thread (the micro-batcher's: the model runs one call at a time). Between steps, new
+streams join the batch (their prompts are read together) and streams whose client went away leave it.
+Each token is sent as soon as its step ends. A seeded stream makes exactly the tokens of the same
+request without streaming: the predictor draws each seeded continuation from its own generator,
+whatever the batch.
 """
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, cast
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any, AsyncGenerator, Awaitable, Callable, Dict, List, Optional, Tuple, Union, cast
 
-from lmlab.predictors.language_model import GENERATE_OPTIONS
+from lmlab.predictors.generation import Continuations
+from lmlab.predictors.language_model import GENERATE_OPTIONS, LanguageModelPredictor, LanguageModelRequest
 from lmlab.predictors.predictor import JsonDict
 from lmlab.serving.requests import RequestError
 
-# Golden-ratio multiplier: seeds of neighbouring requests (s, s + 1) give unrelated per-step seeds.
-_SEED_MIX = 0x9E3779B97F4A7C15
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,25 +55,150 @@ class GenerateRequest:
     def max_tokens(self) -> int:
         return cast(int, self.options.get("max_tokens", GENERATE_OPTIONS["max_tokens"]))  # validated: an int
 
-    def step_input(self, generated: List[str]) -> JsonDict:
-        """The predictor input that makes the token after `generated` (tokens of a validated request)."""
-        seed = self.options.get("seed")
-        step_seed = None if seed is None else (seed * _SEED_MIX + len(generated)) % 2 ** 63
-        generate = {**self.options, "max_tokens": 1, "seed": step_seed}
-        return {"sentence": " ".join([self.sentence, *generated]), "generate": generate,
-                "score": False, "next_token": False}
+
+_FINISHED = object()  # a stream's last queue item
 
 
-async def stream_continuation(request: GenerateRequest,
-                              predict: Callable[[JsonDict], Awaitable[JsonDict]]) -> AsyncIterator[str]:
-    """The continuation of a validated `request`, one token at a time; `predict` answers one predictor input.
+@dataclass
+class _Stream:
+    request: LanguageModelRequest
+    queue: "asyncio.Queue[Any]" = field(default_factory=asyncio.Queue)  # tokens, then _FINISHED or an exception
+    row: Optional[int] = None  # its row in the running batch, once it has joined
+    finished: bool = False  # its last item is queued
+    left: bool = False  # its reader stopped before the end: take it out of the batch
 
-    Stops after `max_tokens` tokens or when the model chooses an end token (which is not yielded).
+
+class GenerationStreams:
+    """All the streamed continuations of one server, advanced together; see the module docstring.
+
+    Parameters
+        predictor: the language_model predictor whose `continuations()` hold the batch.
+        run: runs a function on the model thread and returns its result (`MicroBatcher.run_on_model_thread`).
+        on_step: called on the event loop after each step with the number of rows it advanced.
+    Contract
+        `start()` inside the running event loop, `close()` at the end. `open(request)` puts a validated
+        request with generate options in the queue to join the batch at once and returns its tokens as
+        they are made; leaving the iterator early takes the request out of the batch. A failure inside
+        the model fails only the streams it belongs to: a batch whose step raises is stepped again one
+        row at a time (a step that raises changes nothing), and the rows that fail alone get the error.
     """
-    generated: List[str] = []
-    while len(generated) < request.max_tokens:
-        tokens = (await predict(request.step_input(generated)))["generated"]["tokens"]
-        if not tokens:  # the predictor drops an end token and stops
-            return
-        generated.append(tokens[0])
-        yield tokens[0]
+
+    def __init__(self, predictor: LanguageModelPredictor, run: Callable[[Callable[[], Any]], Awaitable[Any]],
+                 on_step: Optional[Callable[[int], None]] = None) -> None:
+        self._predictor = predictor
+        self._run = run
+        self._on_step = on_step
+        self._running = predictor.continuations()
+        self._streams: Dict[int, _Stream] = {}  # by row id, the streams in the running batch
+        self._joining: List[_Stream] = []
+        self._wake: Optional[asyncio.Event] = None
+        self._worker: "Optional[asyncio.Task[None]]" = None
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name="lmlab-generation")
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    def open(self, request: LanguageModelRequest) -> AsyncGenerator[str, None]:
+        if self._wake is None:
+            raise RuntimeError("GenerationStreams.open before start()")
+        stream = _Stream(request)
+        self._joining.append(stream)
+        self._wake.set()
+        return self._tokens(stream)
+
+    async def _tokens(self, stream: _Stream) -> AsyncGenerator[str, None]:
+        try:
+            while True:
+                item = await stream.queue.get()
+                if item is _FINISHED:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if not stream.finished:
+                stream.left = True
+                assert self._wake is not None
+                self._wake.set()
+
+    async def _work(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            joining = [stream for stream in self._joining if not stream.left]
+            self._joining = []
+            leaving = [stream for stream in self._streams.values() if stream.left]
+            if not joining and not leaving and not self._streams:
+                continue
+            try:
+                deliveries, size = await self._run(functools.partial(self._tick, joining, leaving))
+            except Exception as err:  # a bug outside the isolated model calls: fail every stream, start afresh
+                logger.error("a generation step failed; ending its streams", exc_info=err)
+                deliveries, size = [(stream, err) for stream in [*self._streams.values(), *joining]], 0
+                self._streams = {}
+                self._running = self._predictor.continuations()
+            if self._on_step is not None and size:
+                self._on_step(size)
+            for stream, item in deliveries:
+                if item is _FINISHED or isinstance(item, BaseException):
+                    stream.finished = True
+                stream.queue.put_nowait(item)
+            if self._streams or self._joining:
+                self._wake.set()
+
+    # --- on the model thread -------------------------------------------------------------------------
+    def _tick(self, joining: List[_Stream], leaving: List[_Stream]) -> Tuple[List[Tuple[_Stream, Any]], int]:
+        """Drop `leaving`, add `joining`, step the batch. ([(stream, a token, _FINISHED or an exception)],
+        the number of rows stepped)."""
+        self._running.drop(cast(int, stream.row) for stream in leaving)
+        for stream in leaving:
+            del self._streams[cast(int, stream.row)]
+        deliveries: List[Tuple[_Stream, Any]] = list(self._join(joining))
+        size = len(self._running)
+        for row_id, answer in self._step(self._running).items():
+            stream = self._streams[row_id]
+            if isinstance(answer, str):
+                deliveries.append((stream, answer))
+                if row_id in self._running:
+                    continue
+            deliveries.append((stream, answer if isinstance(answer, Exception) else _FINISHED))
+            del self._streams[row_id]
+        return deliveries, size
+
+    def _join(self, joining: List[_Stream]) -> List[Tuple[_Stream, Exception]]:
+        """Add the streams' prompts to the batch, together; if that fails, one by one. The failures."""
+        if not joining:
+            return []
+        try:
+            rows = self._running.add([stream.request.prefix for stream in joining],
+                                     [cast(Dict[str, Any], stream.request.generate) for stream in joining])
+        except Exception as err:
+            if len(joining) == 1:
+                return [(joining[0], err)]
+            return [failure for stream in joining for failure in self._join([stream])]
+        for stream, row in zip(joining, rows, strict=True):
+            stream.row = row
+            self._streams[row] = stream
+        return []
+
+    def _step(self, running: Continuations) -> Dict[int, Union[Optional[str], Exception]]:
+        """`running.step()`; if it raises, each row stepped alone, and a row that fails alone is dropped."""
+        try:
+            return dict(running.step())
+        except Exception as err:
+            if len(running) == 1:
+                [row_id] = running.ids
+                running.drop([row_id])
+                return {row_id: err}
+            answers: Dict[int, Union[Optional[str], Exception]] = {}
+            for row_id in running.ids:
+                alone = running.split([row_id])
+                answers.update(self._step(alone))
+                running.merge(alone)
+            return answers

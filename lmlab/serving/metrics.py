@@ -9,6 +9,7 @@ several apps (tests do) and `/metrics` shows only its own app. Names:
     lmlab_batch_size                               histogram of items per model call
     lmlab_batch_seconds                            histogram of the model call's duration
     lmlab_generated_tokens_total                   tokens sent by streamed /generate
+    lmlab_generation_batch_size                    histogram of streams per generation step (one token each)
 """
 import time
 import uuid
@@ -41,6 +42,8 @@ class ServerMetrics:
         self.batch_seconds = Histogram("lmlab_batch_seconds", "Duration of a model call", registry=self.registry)
         self.generated_tokens = Counter("lmlab_generated_tokens", "Tokens sent by streamed /generate",
                                         registry=self.registry)
+        self.generation_batch_size = Histogram("lmlab_generation_batch_size", "Streams advanced by one generation step",
+                                               buckets=BATCH_SIZE_BUCKETS, registry=self.registry)
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint).inc()
@@ -51,6 +54,9 @@ class ServerMetrics:
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.batch_seconds.observe(seconds)
+
+    def observe_generation_step(self, size: int) -> None:
+        self.generation_batch_size.observe(size)
 
 
 class RequestTracking:

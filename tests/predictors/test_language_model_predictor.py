@@ -1,5 +1,8 @@
-"""The language_model predictor: input framed as in training; next-token choice for generation (greedy,
-temperature, top-k and top-p) and option validation."""
+"""The language_model predictor: input framed as in training; scores and next tokens without a (B, T, V) block;
+next-token choice for generation (greedy, temperature, top-k and top-p) and option validation."""
+import math
+from unittest import mock
+
 import pytest
 import torch
 
@@ -7,7 +10,8 @@ from lmlab.common import ConfigurationError, InputError
 from lmlab.data import Batch, ContiguousLanguageModelingReader, SimpleLanguageModelingDatasetReader, Vocabulary
 from lmlab.models import Model
 from lmlab.predictors import LanguageModelPredictor
-from lmlab.predictors.language_model import GENERATE_OPTIONS, _choose, _generate_options
+from lmlab.predictors.generation import choose_next
+from lmlab.predictors.language_model import GENERATE_OPTIONS, _generate_options
 
 WORDS = "a b c d e f g h i j".split()
 
@@ -75,11 +79,56 @@ def test_needs_a_language_model():
     with pytest.raises(ConfigurationError, match="needs a language_model, found MaskedLanguageModel"):
         LanguageModelPredictor(masked, SimpleLanguageModelingDatasetReader())
 
+def test_scores_and_next_tokens_are_the_full_log_probabilities_without_a_batch_time_vocabulary_block():
+    reader = SimpleLanguageModelingDatasetReader(start_tokens=["<s>"], end_tokens=["</s>"])
+    model = _language_model(Vocabulary(counter={"tokens": {word: 1 for word in WORDS + ["<s>", "</s>"]}}))
+    sentences = ["a b c d e f", "g", "h i j", "b a"]
+    predictor = LanguageModelPredictor(model, reader)
+    num_words = model.vocab.get_vocab_size("tokens")
+    model.softmax_loss.scoring_block_size = 3 * num_words  # scoring in chunks of 3 rows: 16 targets, 6 chunks
+    with mock.patch.object(model.softmax_loss, "log_probs", wraps=model.softmax_loss.log_probs) as log_probs:
+        outputs = predictor.predict_batch_json([{"sentence": sentence, "top_k": 3} for sentence in sentences])
+    assert [call.args[0].shape[0] for call in log_probs.call_args_list] == [3, 3, 3, 3, 3, 1, 4]  # 4: next tokens
+    with torch.no_grad():  # the oracle: each sentence alone, all its (T, V) log-probabilities
+        for sentence, output in zip(sentences, outputs, strict=True):
+            full = ["<s>", *sentence.split(), "</s>"]
+            _, contextual, _ = model.contextualize(predictor.text_field([full]))
+            table = model.log_probs(contextual[0])  # (T, V)
+            ids = torch.tensor(model.vocab.get_token_indices(full, "tokens"))
+            total = float(table[torch.arange(len(full) - 1), ids[1:]].sum())
+            assert output["log_probability"] == pytest.approx(total, rel=1e-5)
+            assert output["scored_tokens"] == len(full) - 1
+            assert output["perplexity"] == pytest.approx(math.exp(-total / (len(full) - 1)), rel=1e-5)
+            last = table[len(full) - 2]
+            last[[0, 1, model.vocab.get_token_index("<s>")]] = -math.inf
+            values, indices = last.topk(3)
+            assert [t["token"] for t in output["next_tokens"]] == [model.vocab.get_token_from_index(int(i))
+                                                                   for i in indices]
+            assert [t["probability"] for t in output["next_tokens"]] == pytest.approx(values.exp().tolist())
+
+
+def test_only_what_is_asked_is_computed():
+    reader = SimpleLanguageModelingDatasetReader(start_tokens=["<s>"], end_tokens=["</s>"])
+    model = _language_model(Vocabulary(counter={"tokens": {word: 1 for word in WORDS + ["<s>", "</s>"]}}))
+    predictor = LanguageModelPredictor(model, reader)
+    with mock.patch.object(model, "contextualize", wraps=model.contextualize) as contextualize:
+        output = predictor.predict_json({"sentence": "a b", "score": False, "next_token": False,
+                                         "generate": {"max_tokens": 2, "greedy": True}})
+    assert not contextualize.called and set(output) == {"tokens", "generated"}
+    ranked = predictor.predict_json({"sentence": "a b", "score": False, "top_k": 2})
+    assert set(ranked) == {"tokens", "next_tokens"} and len(ranked["next_tokens"]) == 2
+
+
 LOG_PROBS = torch.log(torch.tensor([0.05, 0.5, 0.3, 0.1, 0.05]))
 
 
 def _options(**changes):
     return {**GENERATE_OPTIONS, **changes}
+
+
+def _choose(log_probs, options, generator):
+    """One row's choice (choose_next of a batch of one)."""
+    return int(choose_next(log_probs.unsqueeze(0), [options], [generator])[0])
 
 
 def test_greedy_and_degenerate_sampling_pick_the_argmax():

@@ -2,7 +2,7 @@
 
 `serving_test_tagger` answers like a span tagger (tokens, BIO tags, labelled spans): a run of capitalised
 words is a NAME. `serving_test` is the `language_model` predictor with two switches, set by words of a
-request's sentence:
+request's sentence, in `predict_requests` and in each step of its `continuations()` (streamed generation):
 
 - "boom": the model call raises `RuntimeError` (a failure inside the model, not the user's).
 - "hold": the call waits at a gate. With `LMLAB_TEST_GATE=DIR` in the environment, the n-th held call writes
@@ -12,9 +12,10 @@ request's sentence:
 import os
 import time
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, cast
 
-from lmlab.predictors.language_model import LanguageModelPredictor
+from lmlab.predictors.generation import Continuations, GenerateOptions
+from lmlab.predictors.language_model import LanguageModelPredictor, LanguageModelRequest
 from lmlab.predictors.predictor import JsonDict, Predictor, require_text
 
 GATE_TIMEOUT_S = 60
@@ -26,23 +27,61 @@ class ServingTestPredictor(LanguageModelPredictor):
 
     held_calls = 0
 
-    def validate(self, inputs: JsonDict) -> Tuple[List[str], Any]:  # type: ignore[override]
-        request = super().validate(inputs)
-        return inputs["sentence"].split(), request
+    def predict_requests(self, requests: List[LanguageModelRequest]) -> List[JsonDict]:
+        self.switches({word for request in requests for word in request.tokens})
+        return super().predict_requests(requests)
 
-    def predict_requests(self, requests: List[Tuple[List[str], Any]]) -> List[JsonDict]:  # type: ignore[override]
-        words = {word for sentence, _ in requests for word in sentence}
+    def continuations(self) -> Continuations:
+        return cast(Continuations, SwitchedContinuations(self, super().continuations()))
+
+    def switches(self, words: Set[str]) -> None:
+        """Raise for "boom", wait at the gate for "hold" (see the module docstring)."""
         if "boom" in words:
             raise RuntimeError("boom: a failure inside the model")
         if "hold" in words:
             self.held_calls += 1
-            self._wait_at_gate(Path(os.environ["LMLAB_TEST_GATE"]), self.held_calls)
-        return super().predict_requests([request for _, request in requests])
+            number = self.held_calls
+            gate = Path(os.environ["LMLAB_TEST_GATE"])
+            (gate / f"entered-{number}").touch()
+            wait_for(gate / f"release-{number}")
 
-    @staticmethod
-    def _wait_at_gate(gate: Path, number: int) -> None:
-        (gate / f"entered-{number}").touch()
-        wait_for(gate / f"release-{number}")
+
+class SwitchedContinuations:
+    """The predictor's `Continuations` (all calls passed on), whose steps obey the switches of their rows' words."""
+
+    def __init__(self, predictor: ServingTestPredictor, running: Continuations,
+                 words: Optional[Dict[int, Set[str]]] = None) -> None:
+        self.predictor = predictor
+        self.running = running
+        self.words = {} if words is None else words  # by row id
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+    def __contains__(self, row_id: int) -> bool:
+        return row_id in self.running
+
+    @property
+    def ids(self) -> List[int]:
+        return self.running.ids
+
+    def add(self, prefixes: Sequence[List[str]], options: Sequence[GenerateOptions]) -> List[int]:
+        ids = self.running.add(prefixes, options)
+        self.words.update(zip(ids, map(set, prefixes), strict=True))
+        return ids
+
+    def step(self) -> Dict[int, Optional[str]]:
+        self.predictor.switches({word for row_id in self.running.ids for word in self.words[row_id]})
+        return self.running.step()
+
+    def drop(self, ids: Iterable[int]) -> None:
+        self.running.drop(ids)
+
+    def split(self, ids: Iterable[int]) -> "SwitchedContinuations":
+        return SwitchedContinuations(self.predictor, self.running.split(ids), self.words)
+
+    def merge(self, other: "SwitchedContinuations") -> None:
+        self.running.merge(other.running)
 
 
 def wait_for(path: Path) -> None:

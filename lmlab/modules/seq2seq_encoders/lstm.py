@@ -1,11 +1,11 @@
 """`lstm` and `gru`: stacked cuDNN/ATen recurrent encoders over packed sequences, with optional carried state."""
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder, StepState
 from lmlab.modules.util import zero_padding
 
 _DOC = """Stacked {cell} over a padded batch; forward-only unless `bidirectional`.
@@ -28,8 +28,9 @@ _DOC = """Stacked {cell} over a padded batch; forward-only unless `bidirectional
         recurrence and the final state of a row is the state at its last real token. A batch without
         padding skips packing (same result, faster kernel). Either way the lengths go to the CPU: one
         host-device sync per call on GPU.
-        Unidirectional: the output at t never sees positions > t (`no_peeking()` is True) and the
-        state can be carried (see `Seq2SeqEncoder`). A row without tokens keeps its incoming state.
+        Unidirectional: the output at t never sees positions > t (`no_peeking()` is True), the state
+        can be carried, and `step` continues from an explicit state (see `Seq2SeqEncoder`). A row
+        without tokens keeps its incoming state.
         Bidirectional: layer l + 1 reads both directions of layer l, so each direction of the upper
         layers sees the whole row. Fine for taggers; never use it as a bidirectional language model
         contextualizer (`no_peeking()` is False): use "bidirectional_lm_lstm".
@@ -94,27 +95,47 @@ class _RecurrentEncoder(Seq2SeqEncoder):
 
     # --- forward ---------------------------------------------------------------------------------
     def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
+        initial = None
+        if self._stateful and self._state is not None and self._state.shape[2] == inputs.shape[0]:
+            initial = self._state.to(device=inputs.device, dtype=inputs.dtype)  # (S, L*D, B, H)
+        output, final = self._run(inputs, mask, initial)
+        if self._stateful:
+            self._state = final.detach()
+        return output
+
+    # --- incremental steps -----------------------------------------------------------------------
+    def can_step(self) -> bool:
+        return not self.bidirectional
+
+    def step(self, inputs: torch.Tensor, mask: torch.Tensor,
+             state: Optional[StepState] = None) -> Tuple[torch.Tensor, StepState]:
+        """State {"hidden": (B, S, L, H)}: every row's recurrent state (h, and c for an LSTM) after its prefix."""
+        if self.bidirectional:  # the backward direction needs the whole row: the base class re-runs it
+            return super().step(inputs, mask, state)
+        initial = None if state is None else state["hidden"].permute(1, 2, 0, 3)  # (S, L, B, H)
+        output, final = self._run(inputs, mask, initial)
+        return output, {"hidden": final.permute(2, 0, 1, 3)}  # (B, S, L, H)
+
+    def _run(self, inputs: torch.Tensor, mask: torch.Tensor,
+             initial: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(output (B, T, D*H) with zeros at padding, final state (S, L*D, B, H)) from `initial` (None: zeros);
+        a row without tokens keeps its initial state."""
         batch_size, timesteps, _ = inputs.shape
         lengths = mask.sum(dim=1)  # (B,)
-        initial = None
-        if self._stateful and self._state is not None and self._state.shape[2] == batch_size:
-            initial = self._state.to(device=inputs.device, dtype=inputs.dtype)  # (S, L*D, B, H)
         lengths_cpu = lengths.cpu()  # packing needs them on the CPU anyway: the one sync of this call
         if bool((lengths_cpu == timesteps).all()):
-            # no padding (contiguous bptt windows): the unpacked kernel is markedly faster on CPU
+            # no padding (contiguous bptt windows, decoding steps): the unpacked kernel is markedly faster on CPU
             output, final = self.rnn(inputs, self._unstack(initial))  # (B, T, D*H)
         else:
             # pack_padded_sequence refuses empty rows: give them length 1 and zero their output below
             packed = pack_padded_sequence(inputs, lengths_cpu.clamp(min=1), batch_first=True, enforce_sorted=False)
             packed_output, final = self.rnn(packed, self._unstack(initial))
             output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=timesteps)  # (B, T, D*H)
-        if self._stateful:
-            final_state = torch.stack(final) if isinstance(final, tuple) else final.unsqueeze(0)  # (S, L*D, B, H)
-            if initial is None:
-                initial = torch.zeros_like(final_state)
-            has_tokens = (lengths > 0).view(1, 1, batch_size, 1)  # (1, 1, B, 1)
-            self._state = torch.where(has_tokens, final_state, initial).detach()
-        return zero_padding(output, mask)
+        final_state = torch.stack(final) if isinstance(final, tuple) else final.unsqueeze(0)  # (S, L*D, B, H)
+        if initial is None:
+            initial = torch.zeros_like(final_state)
+        has_tokens = (lengths > 0).view(1, 1, batch_size, 1)  # (1, 1, B, 1)
+        return zero_padding(output, mask), torch.where(has_tokens, final_state, initial)
 
     def _unstack(self, state: Optional[torch.Tensor]) -> Any:
         """The (S, L*D, B, H) state in the form torch.nn.LSTM / GRU take: (h, c) or h."""

@@ -10,7 +10,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder, StepState
 from lmlab.modules.util import zero_padding
 
 Unit = Literal["lstm", "gru"]
@@ -105,8 +105,8 @@ class RnnStack(Seq2SeqEncoder):
     Notes
         Carried state: one (L, S, B, H) tensor (S = 2 for an LSTM, 1 for a GRU), kept detached and saved
         through `get_extra_state`. A row without tokens keeps its incoming state. `run(inputs, mask, state)`
-        is the same computation with the state passed in and returned, for callers (incremental decoding)
-        that keep their own state.
+        is the same computation with the state passed in and returned; `step` wraps it for incremental
+        decoding (see `Seq2SeqEncoder`).
         Padding: rows are packed only when some row is shorter than T (contiguous LM windows are not),
         which needs the lengths on the CPU: one host-device sync per call on GPU.
     """
@@ -197,6 +197,16 @@ class RnnStack(Seq2SeqEncoder):
 
     def set_extra_state(self, state: Any) -> None:
         self._state = state.detach().clone() if isinstance(state, torch.Tensor) and state.numel() > 0 else None
+
+    def can_step(self) -> bool:
+        return True
+
+    def step(self, inputs: torch.Tensor, mask: torch.Tensor,
+             state: Optional[StepState] = None) -> Tuple[torch.Tensor, StepState]:
+        """`run` from an explicit state; state {"hidden": (B, L, S, H)}, every layer's state after each row's prefix."""
+        initial = None if state is None else state["hidden"].permute(1, 2, 0, 3)  # (L, S, B, H)
+        output, final = self.run(inputs, cast(torch.BoolTensor, mask), initial)
+        return output, {"hidden": final.permute(2, 0, 1, 3)}  # (B, L, S, H)
 
     # --- forward -----------------------------------------------------------------------------------
     def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:

@@ -4,15 +4,17 @@
 "bidirectional_lm_transformer" a forward and a backward one. A backward stack reverses each row over
 its own length, runs the same causal layers, and reverses back: position t then attends to t..end of
 its own row, and never to padding, while the attention still uses the fast `is_causal=True` kernels.
+A forward stack can also `step`: it keeps every layer's keys and values, so new positions attend to
+the cached ones instead of recomputing the prefix.
 """
 import math
-from typing import Optional
+from typing import List, Optional, Tuple, cast
 
 import torch
 from torch.nn import functional as F
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder, StepState
 from lmlab.modules.util import reverse_padded_rows, zero_padding
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned", "none")
@@ -30,17 +32,41 @@ class CausalSelfAttention(torch.nn.Module):
         self.output_dropout = torch.nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._heads(x)  # 3 x (B, nh, T, hs)
+        # right padding: a real position only attends to earlier (real) positions; a padded one
+        # attends at least to itself, so no row of the attention is empty (no NaN)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=True)  # (B, nh, T, hs)
+        return self._merge_heads(y)
+
+    def step(self, x: torch.Tensor, past_keys: torch.Tensor, past_values: torch.Tensor,
+             past_mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`forward` for new positions x (B, T, D) after cached keys/values (B, nh, T_c, hs) whose real
+        positions `past_mask` (B, T_c) marks; returns (output (B, T, D), keys and values (B, nh, T_c + T, hs))."""
+        timesteps = x.shape[1]
+        q, k, v = self._heads(x)  # 3 x (B, nh, T, hs)
+        keys, values = torch.cat([past_keys, k], dim=2), torch.cat([past_values, v], dim=2)  # (B, nh, T_c + T, hs)
+        # a new position sees the real cached ones and, among the new ones, itself and those before it
+        # (right padding: all real for a real position; a padded one sees itself at least, so no NaN)
+        causal = torch.ones(timesteps, timesteps, dtype=torch.bool, device=x.device).tril()  # (T, T)
+        allowed = torch.cat([past_mask.unsqueeze(1).expand(-1, timesteps, -1),
+                             causal.expand(x.shape[0], -1, -1)], dim=2).unsqueeze(1)  # (B, 1, T, T_c + T)
+        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed,
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hs)
+        return self._merge_heads(y), keys, values
+
+    def _heads(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_size, timesteps, dim = x.shape
         head_size = dim // self.num_heads
         q, k, v = self.qkv(x).split(dim, dim=2)  # 3 x (B, T, D)
         q = q.view(batch_size, timesteps, self.num_heads, head_size).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(batch_size, timesteps, self.num_heads, head_size).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(batch_size, timesteps, self.num_heads, head_size).transpose(1, 2)  # (B, nh, T, hs)
-        # right padding: a real position only attends to earlier (real) positions; a padded one
-        # attends at least to itself, so no row of the attention is empty (no NaN)
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                           is_causal=True)  # (B, nh, T, hs)
-        y = y.transpose(1, 2).contiguous().view(batch_size, timesteps, dim)  # (B, T, D)
+        return q, k, v
+
+    def _merge_heads(self, y: torch.Tensor) -> torch.Tensor:
+        batch_size, _, timesteps, head_size = y.shape
+        y = y.transpose(1, 2).contiguous().view(batch_size, timesteps, self.num_heads * head_size)  # (B, T, D)
         return self.output_dropout(self.output(y))
 
 
@@ -60,6 +86,13 @@ class TransformerBlock(torch.nn.Module):
         x = x + self.attention(self.attention_norm(x))
         return x + self.feedforward(self.feedforward_norm(x))
 
+    def step(self, x: torch.Tensor, past_keys: torch.Tensor, past_values: torch.Tensor,
+             past_mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`forward` for new positions after cached keys and values (see `CausalSelfAttention.step`)."""
+        attended, keys, values = self.attention.step(self.attention_norm(x), past_keys, past_values, past_mask)
+        x = x + attended
+        return x + self.feedforward(self.feedforward_norm(x)), keys, values
+
 
 class TransformerStack(torch.nn.Module):
     """Positional encoding, `num_layers` causal pre-LN blocks and a final LayerNorm, in one direction.
@@ -78,7 +111,10 @@ class TransformerStack(torch.nn.Module):
         block's output, bottom first, the last one after the final LayerNorm. Zeros where mask is False.
     Notes
         Positions count in reading order: for the backward direction, position 0 is a row's last token.
+        `step` (forward direction only) continues rows from a cache; see there.
     """
+
+    position_embedding: Optional[torch.Tensor]  # (max_length, D): a Parameter, a buffer, or None
 
     def __init__(self, input_dim: int, num_layers: int, num_heads: int, feedforward_hidden_dim: int,
                  dropout: float, positional_encoding: str, max_length: int, direction: str = "forward") -> None:
@@ -87,6 +123,7 @@ class TransformerStack(torch.nn.Module):
             raise ConfigurationError(f'expected "forward" or "backward", found "{direction}"', "direction")
         self.input_dim = input_dim
         self.num_layers = num_layers
+        self.num_heads = num_heads
         self.direction = direction
         self.positional_encoding = positional_encoding
         self.max_length = max_length
@@ -121,21 +158,63 @@ class TransformerStack(torch.nn.Module):
         lengths = mask.sum(dim=1)  # (B,)
         x = reverse_padded_rows(inputs, lengths) if self.direction == "backward" else inputs  # (B, T, D)
         if self.position_embedding is not None:
-            if timesteps > self.max_length:
-                raise ConfigurationError(f"a batch has {timesteps} timesteps, more than the transformer's "
-                                         f"max_length {self.max_length}; raise max_length")
+            self._check_length(timesteps)
             x = x + self.position_embedding[:timesteps].to(x.dtype)  # (B, T, D)
         x = self.input_dropout(x)
         layers = []
         for block in self.blocks:
             x = block(x)  # (B, T, D)
             layers.append(x)
-        layers[-1] = self.final_norm(x)
-        output = torch.stack(layers, dim=2) if all_layers else layers[-1]  # (B, T, L, D) or (B, T, D)
+        output = self._output(layers, all_layers)  # (B, T, L, D) or (B, T, D)
         if self.direction == "backward":
             output = reverse_padded_rows(output, lengths)  # back to left-to-right order
         output = zero_padding(output, mask)
         return output.permute(2, 0, 1, 3) if all_layers else output  # (L, B, T, D) or (B, T, D)
+
+    def step(self, inputs: torch.Tensor, mask: torch.Tensor, state: Optional[StepState] = None,
+             all_layers: bool = False) -> Tuple[torch.Tensor, StepState]:
+        """`forward` at new positions (B, T, D), right-padded, after the rows of `state` (None: empty prefixes).
+
+        State: {"keys.l", "values.l": (B, nh, T_c, hs) for every layer l, "key_mask": (B, T_c) bool, True =
+        a real cached position, "lengths": (B,) long, real positions so far (the next one's position)}.
+        A row's padding stays in the cache, masked out, so rows of different lengths share one cache.
+        Forward direction only: a backward stack reads each row from its end, which a step cannot.
+        """
+        if self.direction != "forward":
+            raise ValueError("only a forward TransformerStack can step")
+        batch_size, timesteps, _ = inputs.shape
+        if state is None:
+            empty = inputs.new_zeros(batch_size, self.num_heads, 0, self.input_dim // self.num_heads)
+            state = {"key_mask": mask.new_zeros(batch_size, 0),
+                     "lengths": torch.zeros(batch_size, dtype=torch.long, device=inputs.device),
+                     **{f"{kind}.{layer}": empty for kind in ("keys", "values") for layer in range(self.num_layers)}}
+        lengths = state["lengths"]
+        new_lengths = lengths + mask.sum(dim=1)  # (B,)
+        x = inputs
+        if self.position_embedding is not None:
+            self._check_length(int(new_lengths.max()))  # a host-device sync
+            positions = (lengths.unsqueeze(1) + torch.arange(timesteps, device=inputs.device))  # (B, T)
+            positions = positions.clamp(max=self.max_length - 1)  # padded positions may lie past the table
+            x = x + self.position_embedding[positions].to(x.dtype)  # (B, T, D)
+        x = self.input_dropout(x)
+        layers: List[torch.Tensor] = []
+        new_state: StepState = {"key_mask": torch.cat([state["key_mask"], mask], dim=1), "lengths": new_lengths}
+        for layer, block in enumerate(cast(List[TransformerBlock], list(self.blocks))):
+            x, keys, values = block.step(x, state[f"keys.{layer}"], state[f"values.{layer}"], state["key_mask"])
+            new_state[f"keys.{layer}"], new_state[f"values.{layer}"] = keys, values  # (B, nh, T_c + T, hs)
+            layers.append(x)
+        output = zero_padding(self._output(layers, all_layers), mask)  # (B, T, L, D) or (B, T, D)
+        return (output.permute(2, 0, 1, 3) if all_layers else output), new_state
+
+    def _output(self, layers: List[torch.Tensor], all_layers: bool) -> torch.Tensor:
+        """(B, T, L, D) every block's output, the last after the final LayerNorm; or (B, T, D) that last one."""
+        layers[-1] = self.final_norm(layers[-1])
+        return torch.stack(layers, dim=2) if all_layers else layers[-1]
+
+    def _check_length(self, length: int) -> None:
+        if length > self.max_length:
+            raise ConfigurationError(f"a batch has {length} timesteps, more than the transformer's "
+                                     f"max_length {self.max_length}; raise max_length")
 
     def extra_repr(self) -> str:
         return f"direction={self.direction!r}, positional_encoding={self.positional_encoding!r}"
@@ -191,6 +270,8 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
         Attention is `scaled_dot_product_attention(is_causal=True)`. With right padding a real position
         never sees padding, and a padded position sees itself at least, so nothing is NaN. The output
         at t never depends on inputs after t (`no_peeking()`), so it suits a left-to-right LM.
+        `step` keeps every layer's keys and values (a KV cache, `TransformerStack.step`), so a new
+        position costs attention over the cache instead of a re-run of the prefix.
     """
 
     directions = ("forward",)
@@ -224,3 +305,13 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
     def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
         outputs = [stack(inputs, mask, all_layers=self.return_all_layers) for stack in self.stacks]  # ([L,] B, T, D)
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)  # ([L,] B, T, D * directions)
+
+    def can_step(self) -> bool:
+        return self.directions == ("forward",)
+
+    def step(self, inputs: torch.Tensor, mask: torch.Tensor,
+             state: Optional[StepState] = None) -> Tuple[torch.Tensor, StepState]:
+        if not self.can_step():  # a backward stack needs each row's end: the base class re-runs the prefix
+            return super().step(inputs, mask, state)
+        forward_stack: TransformerStack = self.stacks[0]  # type: ignore[assignment]
+        return forward_stack.step(inputs, mask, state, all_layers=bool(self.return_all_layers))

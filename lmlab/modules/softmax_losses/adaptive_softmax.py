@@ -1,5 +1,5 @@
 """`adaptive_softmax`: a head over the frequent words plus cheaper tail clusters (Grave et al., 2017)."""
-from typing import List
+from typing import List, Optional
 
 import torch
 
@@ -23,16 +23,19 @@ class AdaptiveSoftmaxLoss(SoftmaxLoss):
         head_bias: bool = False  learn a bias for the head.
     Inputs
         forward: embeddings (N, D) float, targets (N,) long in [0, V).  log_probs: embeddings (..., D).
+        target_log_probs: embeddings (N, D), targets (N,); the chunk size is not needed (see Notes).
     Outputs
         forward: scalar sum of the N negative log-likelihoods, exact in training and evaluation.
         log_probs: (..., V) full-vocabulary log-probabilities (rows sum to 1).
+        target_log_probs: (N,) log-probabilities of the targets.
     Attributes
         adaptive: the `torch.nn.AdaptiveLogSoftmaxWithLoss` doing the work (head: Linear(D, c_1 + n);
         tail[i]: Linear(D, D // div_value^(i+1)) then Linear(.., cluster size)).
     Notes
         P(w) = P_head(w) for a head word, P_head(cluster i) * P_i(w) for a word of cluster i. A
         training step computes the head for every row and each tail only for the rows whose target
-        is in it, so the cost is dominated by c_1 rather than V. This assumes ids sorted by frequency
+        is in it, so the cost is dominated by c_1 rather than V; `target_log_probs` computes the same
+        way, so scoring never holds more than (N, c_1 + n) head logits. This assumes ids sorted by frequency
         (most frequent first): `requires_frequency_sorted_vocabulary` is True, and models refuse a
         vocabulary namespace not recorded as sorted (`Vocabulary.is_frequency_sorted`).
         There is no single (V, D) output matrix, so `tie_weights` is a ValueError.
@@ -68,6 +71,11 @@ class AdaptiveSoftmaxLoss(SoftmaxLoss):
     def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
         flat = embeddings.reshape(-1, self.embedding_dim)  # (N, D): torch's log_prob takes 2-D input
         return self.adaptive.log_prob(flat).view(*embeddings.shape[:-1], self.num_words)  # (..., V)
+
+    def target_log_probs(self, embeddings: torch.Tensor, targets: torch.Tensor,
+                         chunk_size: Optional[int] = None) -> torch.Tensor:
+        """Exact, without any (rows, V) block: the head for every row, each tail only for its own rows."""
+        return self.adaptive(embeddings, targets).output  # (N,)
 
     def tie_weights(self, weight: torch.nn.Parameter) -> None:
         raise ValueError("adaptive_softmax has no single (V, D) output matrix to tie to an embedding; "

@@ -1,4 +1,6 @@
 """`SoftmaxLoss`: the contract for scoring target tokens against a vocabulary."""
+from typing import Optional
+
 import torch
 
 from lmlab.common.registrable import Registrable
@@ -15,9 +17,11 @@ class SoftmaxLoss(torch.nn.Module, Registrable):
     Inputs
         forward: embeddings (N, D) float, targets (N,) long; only real (non-padded) rows.
         log_probs: embeddings (..., D) float.
+        target_log_probs: embeddings (N, D) float, targets (N,) long, chunk_size: Optional[int].
     Outputs
         forward: scalar, the *sum* of the N negative log-likelihoods (the caller divides by its count).
         log_probs: (..., V) full-vocabulary log-probabilities (for evaluation and prediction).
+        target_log_probs: (N,) log-probability of each target (for scoring sentences), exact in any mode.
     Notes
         `tie_weights(weight)` shares the (V, D) output matrix with an input embedding's `weight`; a shape
         mismatch is a ValueError naming both shapes. Models build a loss with
@@ -30,7 +34,10 @@ class SoftmaxLoss(torch.nn.Module, Registrable):
     default_implementation = "softmax"
     run_time_arguments = ("num_words", "embedding_dim")
     requires_frequency_sorted_vocabulary: bool = False
+    scoring_block_size: int = 1 << 24
+    """Most log-probabilities (rows x V) `target_log_probs` computes at once when not given a chunk size."""
 
+    num_words: int
     weight: torch.nn.Parameter
 
     def forward(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -38,6 +45,20 @@ class SoftmaxLoss(torch.nn.Module, Registrable):
 
     def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def target_log_probs(self, embeddings: torch.Tensor, targets: torch.Tensor,
+                         chunk_size: Optional[int] = None) -> torch.Tensor:
+        """(N,) log-probabilities of `targets` (N,) under the full softmax of `embeddings` (N, D).
+
+        `log_probs` of `chunk_size` rows at a time (default: as many rows as keep a (rows, V) block under
+        `scoring_block_size` values), each gathered at its targets, so the (N, V) block of all rows never
+        exists: peak memory is one (chunk_size, V) block whatever N. Losses with a cheaper exact way
+        override this.
+        """
+        rows = chunk_size or max(1, self.scoring_block_size // self.num_words)
+        chunks = [self.log_probs(chunk).gather(1, chunk_targets.unsqueeze(1)).squeeze(1)  # (rows,)
+                  for chunk, chunk_targets in zip(embeddings.split(rows), targets.split(rows), strict=True)]
+        return torch.cat(chunks) if chunks else embeddings.new_zeros(0)
 
     def tie_weights(self, weight: torch.nn.Parameter) -> None:
         """Use `weight` (V, D), typically `embedding.weight`, as this loss's output matrix."""
