@@ -5,14 +5,18 @@ nothing about `nn.Module`s. Everything but the data loaders imports torch only w
 (collation, worker sharding), and spaCy only when a spaCy tokenizer first runs.
 """
 from lmlab.data.batch import Batch
-from lmlab.data.dataset_readers import (ContiguousLanguageModelingReader, DatasetReader,
-                                        MaskedLanguageModelingReader, SimpleLanguageModelingDatasetReader)
+from lmlab.data.data_loaders import DataLoader  # last: the loaders import the modules above
+from lmlab.data.dataset_readers import (
+                                        ContiguousLanguageModelingReader,
+                                        DatasetReader,
+                                        MaskedLanguageModelingReader,
+                                        SimpleLanguageModelingDatasetReader,
+)
 from lmlab.data.fields import ArrayField, Field, MetadataField, TextField
 from lmlab.data.instance import Instance
 from lmlab.data.token_indexers import SingleIdTokenIndexer, TokenCharactersIndexer, TokenIndexer
 from lmlab.data.tokenizers import CharacterTokenizer, SpacyTokenizer, Tokenizer, WhitespaceTokenizer
 from lmlab.data.vocabulary import DEFAULT_OOV_TOKEN, DEFAULT_PADDING_TOKEN, Vocabulary, make_counter
-from lmlab.data.data_loaders import DataLoader  # last: the loaders import the modules above
 
 __all__ = ["ArrayField", "Batch", "CharacterTokenizer", "ContiguousLanguageModelingReader", "DataLoader",
            "DatasetReader", "DEFAULT_OOV_TOKEN", "DEFAULT_PADDING_TOKEN", "Field", "Instance",

@@ -113,8 +113,8 @@ def trained_elmo(tmp_path_factory) -> Path:
 
 
 def test_train_your_own_elmo_then_use_it_export_it_and_embed_with_it(trained_elmo, tmp_path):
-    from lmlab.models.elmo_lm import LanguageModelBiLm, elmo_from_archive
     from lmlab.models.archival import load_archive
+    from lmlab.models.elmo_lm import LanguageModelBiLm, elmo_from_archive
 
     # (a) straight from the archive, as an Elmo module
     elmo = elmo_from_archive(str(trained_elmo), num_output_representations=2, dropout=0.0)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from lmlab.common.params import Params
 from lmlab.commands.testing import run_lmlab
+from lmlab.common.params import Params
 from lmlab.common.testing import make_plugin_distribution
 from lmlab.data import Batch, Instance, TextField
 from lmlab.data.token_indexers import SingleIdTokenIndexer

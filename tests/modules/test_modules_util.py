@@ -2,8 +2,14 @@ import pytest
 import torch
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.modules.util import (get_text_field_mask, get_token_ids, masked_mean, reverse_padded_rows,
-                                sequence_lengths, zero_padding)
+from lmlab.modules.util import (
+    get_text_field_mask,
+    get_token_ids,
+    masked_mean,
+    reverse_padded_rows,
+    sequence_lengths,
+    zero_padding,
+)
 
 
 def test_mask_from_token_ids_and_from_characters():

@@ -1,5 +1,5 @@
 """`character_encoding`: a word vector from its characters with a character CNN (Kim et al., 2016)."""
-from typing import List, Optional
+from typing import Optional, Tuple
 
 import torch
 
@@ -18,7 +18,7 @@ class TokenCharactersEncoder(TokenEmbedder):
     Parameters
         embedding_dim: int                     E, size of a character vector.
         num_filters: int                       F, filters per width.
-        ngram_filter_sizes: List[int] = [2, 3, 4, 5]   filter widths (characters).
+        ngram_filter_sizes: Tuple[int, ...] = (2, 3, 4, 5)   filter widths (characters).
         num_embeddings: Optional[int] = None   character vocabulary size; default: the size of
                                                `vocab_namespace` in the injected `vocab`.
         vocab_namespace: str = "token_characters"
@@ -40,7 +40,7 @@ class TokenCharactersEncoder(TokenEmbedder):
         vectors, so every width produces a value.
     """
 
-    def __init__(self, embedding_dim: int, num_filters: int, ngram_filter_sizes: List[int] = [2, 3, 4, 5],
+    def __init__(self, embedding_dim: int, num_filters: int, ngram_filter_sizes: Tuple[int, ...] = (2, 3, 4, 5),
                  num_embeddings: Optional[int] = None, vocab_namespace: str = "token_characters",
                  conv_activation: str = "relu", output_dim: Optional[int] = None, highway_layers: int = 0,
                  dropout: float = 0.0, vocab: Optional[Vocabulary] = None) -> None:
