@@ -92,7 +92,7 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
         tokens = self.framing.cut(self.dataset_reader.tokenizer.tokenize(sentence))
         if not tokens:
             raise InputError('"sentence" has no tokens')
-        prefix = [*self.framing.start_tokens, *tokens]
+        prefix = [*self.framing.start_tokens, *self.framing.ordered(tokens)]
         full = [*prefix, *self.framing.end_tokens]  # = self.framing.frame(tokens)
         generate = _generate_options(inputs.get("generate"))
         extra = generate["max_tokens"] if generate else 0

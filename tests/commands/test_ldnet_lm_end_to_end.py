@@ -48,6 +48,7 @@ def test_ldnet_lm_train_evaluate_predict(config, tmp_path):
                           stdin='{"sentence": "the cat sat on the mat .", "generate": {"max_tokens": 4, "seed": 1}}\n')
     assert predicted.returncode == 0, predicted.stderr
     output = json.loads(predicted.stdout)
+    # the reader's framing: "... . <eos>" forward; "<eos> . mat ... the" backward (next tokens come before)
     assert output["log_probability"] < 0 and output["scored_tokens"] == 7
     assert output["perplexity"] == pytest.approx(math.exp(-output["log_probability"] / 7), rel=1e-6)
     probabilities = [candidate["probability"] for candidate in output["next_tokens"]]

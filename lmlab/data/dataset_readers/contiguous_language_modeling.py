@@ -6,13 +6,19 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 import numpy as np
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.data.dataset_readers.dataset_reader import DatasetReader, chunked, iter_lines
+from lmlab.data.dataset_readers.dataset_reader import (
+    WHITESPACE_TOKENIZER,
+    DatasetReader,
+    TokenFraming,
+    chunked,
+    iter_lines,
+)
+from lmlab.data.fields.field import Field
 from lmlab.data.fields.text_field import TextField
 from lmlab.data.instance import Instance
 from lmlab.data.token_indexers.single_id import SingleIdTokenIndexer
 from lmlab.data.token_indexers.token_indexer import TokenIndexer
 from lmlab.data.tokenizers.tokenizer import Tokenizer
-from lmlab.data.tokenizers.whitespace import WhitespaceTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +42,10 @@ class ContiguousLanguageModelingReader(DatasetReader):
         max_instances: Optional[int] = None
         reverse: bool = False   read the stream backwards (last token first), for a backward LM: a
             forward LM trained on it predicts each token from the tokens that follow it.
+    Attributes
+        framing: how one line is read, `end_of_line_token` included: the line then the token, or with
+            `reverse` the token then the line backwards. Predictors frame a sentence the same way (so a
+            backward LM's next tokens are the words before the sentence).
     Inputs
         Text files, UTF-8; each line is tokenized and followed by `end_of_line_token`.
     Outputs
@@ -57,12 +67,12 @@ class ContiguousLanguageModelingReader(DatasetReader):
         each distinct token string; workers shard in chunks of B instances, so the batches still come
         out whole and in order with num_workers > 0, but every worker reads the whole corpus.
 
-        reverse: the stream s above is replaced by s reversed, token by token (so each line, read
-        backwards, comes after its own end-of-line token), before it is cut into windows or streams.
+        reverse: the stream s above is replaced by s reversed, token by token (the lines in reverse order,
+        each read backwards after its own end-of-line token), before it is cut into windows or streams.
         Sequential mode then holds one file's tokens in memory at a time.
     """
 
-    def __init__(self, tokenizer: Tokenizer = WhitespaceTokenizer(),
+    def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,
                  token_indexers: Optional[Dict[str, TokenIndexer]] = None, bptt: int = 35,
                  num_streams: Optional[int] = None, end_of_line_token: Optional[str] = "<eos>",
                  max_instances: Optional[int] = None, reverse: bool = False) -> None:
@@ -76,7 +86,9 @@ class ContiguousLanguageModelingReader(DatasetReader):
         self.bptt = bptt
         self.num_streams = num_streams
         self.reverse = reverse
-        self.end_of_line_token = end_of_line_token
+        end_of_line = () if end_of_line_token is None else (end_of_line_token,)
+        self.framing = TokenFraming(start_tokens=end_of_line, reverse=True) if reverse \
+            else TokenFraming(end_tokens=end_of_line)
 
     @property
     def shard_chunk_size(self) -> int:
@@ -88,16 +100,16 @@ class ContiguousLanguageModelingReader(DatasetReader):
 
     # --- reading --------------------------------------------------------------------------------------
     def _line_tokens(self, file_path: str) -> Iterator[List[str]]:
-        eos = [] if self.end_of_line_token is None else [self.end_of_line_token]
+        """Every line of the file as the model reads it (framed), in file order."""
         for lines in chunked(iter_lines(file_path), _LINES_PER_BATCH):
             for tokens in self.tokenizer.batch_tokenize(lines):
-                yield tokens + eos
+                yield self.framing.frame(tokens)
 
     def _read(self, file_path: str) -> Iterator[Instance]:
         if self.num_streams is None:
             lines: Iterable[List[str]] = self._line_tokens(file_path)
-            if self.reverse:
-                lines = [tokens[::-1] for tokens in reversed(list(lines))]
+            if self.reverse:  # each line is already read backwards: put the last line first
+                lines = reversed(list(lines))
             return self._sequential_windows(lines)
         return self._batchified_windows([file_path])
 
@@ -121,8 +133,6 @@ class ContiguousLanguageModelingReader(DatasetReader):
 
     def _batchified_windows(self, file_paths: List[str]) -> Iterator[Instance]:
         ids, words = self._encode_stream(file_paths)
-        if self.reverse:
-            ids = ids[::-1]
         streams, length = self.num_streams or 1, self.bptt
         per_stream = len(ids) // streams
         if per_stream < 2:
@@ -137,25 +147,30 @@ class ContiguousLanguageModelingReader(DatasetReader):
                 yield self.text_to_instance(row[:-1], row[1:])
 
     def _encode_stream(self, file_paths: List[str]) -> Tuple[np.ndarray, np.ndarray]:
-        """(stream as int32 ids, id -> token object array) for the concatenation of the files."""
+        """(stream as int32 ids, id -> token object array) for the concatenation of the files (with
+        `reverse`, of their lines in reverse order)."""
         index: Dict[str, int] = {}
         assign = index.setdefault
         ids = array("i")
+        starts = []  # where each line begins in `ids`
         for path in file_paths:
             for tokens in self._line_tokens(path):
+                starts.append(len(ids))
                 ids.extend([assign(token, len(index)) for token in tokens])
         words = np.empty(len(index), dtype=object)
         words[:] = list(index)
-        return np.frombuffer(ids, dtype=np.int32) if len(ids) else np.zeros(0, dtype=np.int32), words
+        stream = np.frombuffer(ids, dtype=np.int32) if len(ids) else np.zeros(0, dtype=np.int32)
+        if self.reverse:  # each line is already read backwards: put the last line first
+            stream = np.concatenate(np.split(stream, starts[1:])[::-1]) if len(stream) else stream
+        return stream, words
 
-    def text_to_instance(self, source: Union[str, List[str]],  # type: ignore[override]
-                         targets: Optional[List[str]] = None) -> Instance:
+    def text_to_instance(self, source: Union[str, List[str]], targets: Optional[List[str]] = None) -> Instance:
         """Instance for one window: `source` tokens (or a text to tokenize) and optional `targets`.
 
         Without `targets` (prediction) the instance has only "source".
         """
         tokens = self.tokenizer.tokenize(source) if isinstance(source, str) else source
-        fields = {"source": TextField(tokens, self.token_indexers)}
+        fields: Dict[str, Field] = {"source": TextField(tokens, self.token_indexers)}
         if targets is not None:
             if len(targets) != len(tokens):
                 raise ValueError(f"targets ({len(targets)} tokens) must be as long as source ({len(tokens)} tokens)")

@@ -30,11 +30,13 @@ class TokenFraming:
         end_tokens: put after it (e.g. ("</S>",), or a contiguous reader's end-of-line token).
         max_length: the longest framed sequence, start and end tokens included (None: no limit). A
             longer sentence keeps its first `max_length - len(start_tokens) - len(end_tokens)` tokens.
+        reverse: the sentence is read from its last token to its first (a backward language model).
     """
 
     start_tokens: Tuple[str, ...] = ()
     end_tokens: Tuple[str, ...] = ()
     max_length: Optional[int] = None
+    reverse: bool = False
 
     def cut(self, tokens: List[str]) -> List[str]:
         """The tokens of the sentence that are kept (all of them when there is no limit)."""
@@ -42,9 +44,13 @@ class TokenFraming:
             return tokens
         return tokens[: max(self.max_length - len(self.start_tokens) - len(self.end_tokens), 0)]
 
+    def ordered(self, tokens: List[str]) -> List[str]:
+        """The sentence's tokens in reading order: reversed when `reverse`."""
+        return tokens[::-1] if self.reverse else tokens
+
     def frame(self, tokens: List[str]) -> List[str]:
-        """start_tokens + cut(tokens) + end_tokens: what the model sees for this sentence."""
-        return [*self.start_tokens, *self.cut(tokens), *self.end_tokens]
+        """start_tokens + ordered(cut(tokens)) + end_tokens: what the model sees for this sentence."""
+        return [*self.start_tokens, *self.ordered(self.cut(tokens)), *self.end_tokens]
 
 
 class DatasetReader(Registrable):

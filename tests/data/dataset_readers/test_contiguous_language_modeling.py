@@ -167,3 +167,16 @@ def test_reverse_reads_the_stream_backwards_in_both_modes(tmp_path):
             assert windows(batchified.read(str(path))) == pytorch_example_windows(backwards, bptt, streams)
     first = windows(ContiguousLanguageModelingReader(bptt=4, reverse=True).read(str(path)))[0]
     assert first == (["<eos>", "w17", "w16", "w15"], ["w17", "w16", "w15", "<eos>"])
+
+
+def test_reverse_framing_reads_each_sentence_backwards_after_its_end_of_line_token(tmp_path):
+    """Predictors frame a sentence with the reader's framing: a backward LM reads it the way it was trained."""
+    forward, backward = ContiguousLanguageModelingReader(), ContiguousLanguageModelingReader(reverse=True)
+    assert forward.framing.frame(["a", "b", "c"]) == ["a", "b", "c", "<eos>"]
+    assert backward.framing.frame(["a", "b", "c"]) == ["<eos>", "c", "b", "a"]
+    no_eos = ContiguousLanguageModelingReader(reverse=True, end_of_line_token=None)
+    assert no_eos.framing.frame(["a", "b"]) == ["b", "a"]
+    path = tmp_path / "lm.txt"
+    path.write_text("a b\nc d e\n", encoding="utf-8")
+    stream = [token for source, _ in windows(backward.read(str(path))) for token in source]
+    assert stream == backward.framing.frame(["c", "d", "e"]) + backward.framing.frame(["a", "b"])[:-1]
