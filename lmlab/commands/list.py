@@ -1,10 +1,11 @@
 """`lmlab list [REGISTRY]`: registered components per base class, with their one-line summaries."""
 import argparse
 import importlib
-from typing import List
+from typing import List, Type
 
 from lmlab.commands.subcommand import Subcommand
 from lmlab.common.errors import ConfigurationError, did_you_mean
+from lmlab.common.registrable import Registrable
 
 COMPONENT_PACKAGES = ["lmlab.data", "lmlab.modules", "lmlab.models", "lmlab.training", "lmlab.predictors"]
 """Importing these registers every built-in component."""
@@ -40,7 +41,7 @@ class ListComponents(Subcommand):
         return 0
 
 
-def format_registry(base: type) -> str:
+def format_registry(base: Type[Registrable]) -> str:
     lines: List[str] = [f"{base.registry_name()} ({base.__module__}.{base.__name__})"]
     names = base.list_available()
     width = max((len(n) for n in names), default=0)

@@ -55,7 +55,8 @@ def cached_path(url_or_path: str, cache_dir: Optional[PathLike] = None) -> str:
     downloaded once into `cache_dir` (default `$LMLAB_CACHE` or `~/.cache/lmlab`) and reused."""
     parsed = urllib.parse.urlparse(str(url_or_path))
     if parsed.scheme in ("http", "https"):
-        cache = Path(cache_dir or os.environ.get("LMLAB_CACHE", Path.home() / ".cache" / "lmlab"))
+        default_cache = os.environ.get("LMLAB_CACHE", Path.home() / ".cache" / "lmlab")
+        cache = Path(cache_dir) if cache_dir is not None else Path(default_cache)
         target = cache / (hashlib.sha256(url_or_path.encode()).hexdigest()[:32] + "-" + Path(parsed.path).name)
         if not target.exists():
             try:

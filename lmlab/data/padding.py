@@ -1,5 +1,5 @@
 """Padding ragged numpy arrays into one batch array (shared by token indexers and `ArrayField`)."""
-from typing import List, Optional, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -27,5 +27,6 @@ def pad_arrays(arrays: List[np.ndarray], padding_value: Union[int, float] = 0,
     out = np.full((len(arrays), *max_shape), padding_value,
                   dtype=dtype if dtype is not None else np.result_type(*arrays))  # (B, *max_shape)
     for row, array in enumerate(arrays):
-        out[(row, *(slice(0, n) for n in array.shape))] = array
+        region: Tuple[Any, ...] = (row, *(slice(0, n) for n in array.shape))
+        out[region] = array
     return out

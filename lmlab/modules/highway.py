@@ -1,4 +1,6 @@
 """Highway layers (Srivastava et al., 2015): gated mixes of a transform and the identity."""
+from typing import Iterable, cast
+
 import torch
 
 
@@ -30,7 +32,7 @@ class Highway(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for layer in self.layers:
+        for layer in cast(Iterable[torch.nn.Linear], self.layers):
             layer.reset_parameters()
             with torch.no_grad():
                 layer.bias[self.input_dim:].fill_(1.0)

@@ -58,10 +58,10 @@ class ScalarMix(torch.nn.Module):
     def forward(self, tensors: List[torch.Tensor], mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         if len(tensors) != self.mixture_size:
             raise ValueError(f"ScalarMix expected {self.mixture_size} tensors to mix, found {len(tensors)}")
-        if self.do_layer_norm and mask is None:
-            raise ValueError("ScalarMix with do_layer_norm=True needs a mask (B, T) to know the real positions")
         weights = torch.softmax(self.scalar_parameters, dim=0)  # (K,)
         if self.do_layer_norm:
+            if mask is None:
+                raise ValueError("ScalarMix with do_layer_norm=True needs a mask (B, T) to know the real positions")
             # The statistics are shared by the whole batch: one mean and one variance per layer, computed
             # over real positions only, so that padding does not change the normalisation.
             keep = mask.unsqueeze(-1).to(tensors[0].dtype)  # (B, T, 1)

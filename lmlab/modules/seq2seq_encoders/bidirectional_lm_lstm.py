@@ -1,5 +1,5 @@
 """`bidirectional_lm_lstm`: two independent LSTM stacks, left-to-right and right-to-left (ELMo-style)."""
-from typing import List, Optional
+from typing import List, Optional, cast
 
 import torch
 
@@ -63,7 +63,7 @@ class BidirectionalLmLstm(Seq2SeqEncoder):
             for layer in range(self.num_layers))
 
     def reset_parameters(self) -> None:
-        for lstm in list(self.forward_layers) + list(self.backward_layers):
+        for lstm in cast(List[torch.nn.LSTM], [*self.forward_layers, *self.backward_layers]):
             lstm.reset_parameters()
 
     def get_input_dim(self) -> int:

@@ -274,7 +274,7 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
         position costs attention over the cache instead of a re-run of the prefix.
     """
 
-    directions = ("forward",)
+    directions: Tuple[str, ...] = ("forward",)
     """One `TransformerStack` per direction, their outputs side by side (a subclass adds "backward")."""
 
     def __init__(self, input_dim: int, num_layers: int = 2, num_heads: int = 4,

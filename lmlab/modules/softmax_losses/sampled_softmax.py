@@ -42,6 +42,8 @@ class LogUniformSampler(torch.nn.Module):
         tests/modules/softmax_losses/test_sampled_softmax.py).
     """
 
+    log_probabilities: torch.Tensor  # (V,) buffer
+
     def __init__(self, num_words: int, num_samples: int) -> None:
         super().__init__()
         if not 0 < num_samples < num_words:
