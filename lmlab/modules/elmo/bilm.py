@@ -356,7 +356,9 @@ class ElmoBiLm(BiLm):
     Attributes
         num_layers: L + 1, the number of tensors in "activations".
     Notes
-        With a cache, checking for uncached ids is one host sync per call.
+        Padding slots are never computed: the character encoder counts the real tokens and the LSTMs
+        read the row lengths, one host sync each per call. With a cache, checking for uncached ids is
+        one more.
     """
 
     def __init__(
