@@ -36,13 +36,15 @@ def choose_next(log_probs: torch.Tensor, options: Sequence[GenerateOptions],
     and each sampled row draws its own E, one (V,) vector from its own generator (the global one when
     None), so a seeded row's draws do not depend on its companions.
     """
-    chosen = log_probs.argmax(dim=1)  # (A,)
     sampled = [row for row, option in enumerate(options) if not option["greedy"]]
     if not sampled:
-        return chosen
+        return log_probs.argmax(dim=1)  # (A,)
+    everyone = len(sampled) == len(options)  # the common case: no copies of rows in and out
     num_words = log_probs.shape[1]
-    temperature = torch.tensor([options[row]["temperature"] for row in sampled], dtype=log_probs.dtype)  # (S,)
-    logits = log_probs[sampled] / temperature.unsqueeze(1)  # (S, V)
+    logits = log_probs if everyone else log_probs[sampled]  # (S, V)
+    temperatures = [options[row]["temperature"] for row in sampled]
+    if any(value != 1 for value in temperatures):  # x / 1 is x exactly: skip the pass over (S, V)
+        logits = logits / torch.tensor(temperatures, dtype=log_probs.dtype).unsqueeze(1)
     top_k = [options[row]["top_k"] for row in sampled]
     if any(top_k):
         # a row without top_k keeps k = V: its k-th largest logit is its smallest, which masks nothing
@@ -59,16 +61,19 @@ def choose_next(log_probs: torch.Tensor, options: Sequence[GenerateOptions],
         logits = logits.masked_fill(torch.zeros_like(remove).scatter(1, order, remove), -math.inf)
     probabilities = logits.softmax(dim=1)  # (S, V)
     noise = torch.empty_like(probabilities)
-    unseeded = []
-    for index, row in enumerate(sampled):  # one draw call per seeded row: its generator is its own
-        generator = generators[row]
-        if generator is None:
-            unseeded.append(index)
-        else:
-            noise[index].exponential_(generator=generator)
-    if unseeded:
+    seeded = [index for index, row in enumerate(sampled) if generators[row] is not None]
+    for index in seeded:  # one draw call per seeded row: its generator is its own
+        noise[index].exponential_(generator=generators[sampled[index]])
+    if not seeded:
+        noise.exponential_()
+    elif len(seeded) < len(sampled):
+        unseeded = [index for index in range(len(sampled)) if generators[sampled[index]] is None]
         noise[unseeded] = torch.empty(len(unseeded), num_words, dtype=noise.dtype).exponential_()
-    chosen[sampled] = (probabilities / noise).argmax(dim=1)
+    draws = (probabilities / noise).argmax(dim=1)  # (S,)
+    if everyone:
+        return draws
+    chosen = log_probs.argmax(dim=1)  # (A,)
+    chosen[sampled] = draws
     return chosen
 
 

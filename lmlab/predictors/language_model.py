@@ -132,8 +132,8 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
         top = contextual[-1] if contextual.dim() == 4 else contextual  # (B, T, H)
         embeddings = self.model.forward_direction_embeddings(top)  # (B, T, H)
         device = embeddings.device
-        wanted = torch.tensor([request.score for request in requests], device=device)  # (B,)
-        if bool(wanted.any()):
+        if any(request.score for request in requests):
+            wanted = torch.tensor([request.score for request in requests], device=device)  # (B,)
             ids = get_token_ids(source)  # (B, T): the targets, as in training
             scored = mask[:, 1:] & wanted.unsqueeze(1)  # (B, T - 1): position t predicts token t + 1
             log_probs = self.model.target_log_probs(embeddings[:, :-1][scored], ids[:, 1:][scored])  # (N,)

@@ -15,13 +15,13 @@ request without streaming: the predictor draws each seeded continuation from its
 whatever the batch.
 """
 import asyncio
-import functools
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any, AsyncGenerator, Awaitable, Callable, Dict, List, Optional, Tuple, Union, cast
 
 from lmlab.predictors.generation import Continuations
-from lmlab.predictors.language_model import GENERATE_OPTIONS, LanguageModelPredictor, LanguageModelRequest
+from lmlab.predictors.language_model import LanguageModelPredictor, LanguageModelRequest
 from lmlab.predictors.predictor import JsonDict
 from lmlab.serving.requests import RequestError
 
@@ -50,10 +50,6 @@ class GenerateRequest:
         """The whole continuation as one `language_model` predictor input."""
         sentence = {} if self.sentence is None else {"sentence": self.sentence}
         return {**sentence, "generate": self.options, "score": False, "next_token": False}
-
-    @property
-    def max_tokens(self) -> int:
-        return cast(int, self.options.get("max_tokens", GENERATE_OPTIONS["max_tokens"]))  # validated: an int
 
 
 _FINISHED = object()  # a stream's last queue item
@@ -90,7 +86,8 @@ class GenerationStreams:
         self._on_step = on_step
         self._running = predictor.continuations()
         self._streams: Dict[int, _Stream] = {}  # by row id, the streams in the running batch
-        self._joining: List[_Stream] = []
+        self._joining: List[_Stream] = []  # opened, not yet in the batch; guarded by _lock (both threads use it)
+        self._lock = threading.Lock()
         self._wake: Optional[asyncio.Event] = None
         self._worker: "Optional[asyncio.Task[None]]" = None
 
@@ -107,7 +104,8 @@ class GenerationStreams:
         if self._wake is None:
             raise RuntimeError("GenerationStreams.open before start()")
         stream = _Stream(request)
-        self._joining.append(stream)
+        with self._lock:
+            self._joining.append(stream)
         self._wake.set()
         return self._tokens(stream)
 
@@ -131,16 +129,15 @@ class GenerationStreams:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            joining = [stream for stream in self._joining if not stream.left]
-            self._joining = []
-            leaving = [stream for stream in self._streams.values() if stream.left]
-            if not joining and not leaving and not self._streams:
+            if not self._joining and not self._streams:
                 continue
             try:
-                deliveries, size = await self._run(functools.partial(self._tick, joining, leaving))
+                deliveries, size = await self._run(self._tick)
             except Exception as err:  # a bug outside the isolated model calls: fail every stream, start afresh
                 logger.error("a generation step failed; ending its streams", exc_info=err)
-                deliveries, size = [(stream, err) for stream in [*self._streams.values(), *joining]], 0
+                with self._lock:
+                    failed, self._joining = [*self._streams.values(), *self._joining], []
+                deliveries, size = [(stream, err) for stream in failed], 0
                 self._streams = {}
                 self._running = self._predictor.continuations()
             if self._on_step is not None and size:
@@ -153,9 +150,13 @@ class GenerationStreams:
                 self._wake.set()
 
     # --- on the model thread -------------------------------------------------------------------------
-    def _tick(self, joining: List[_Stream], leaving: List[_Stream]) -> Tuple[List[Tuple[_Stream, Any]], int]:
-        """Drop `leaving`, add `joining`, step the batch. ([(stream, a token, _FINISHED or an exception)],
-        the number of rows stepped)."""
+    def _tick(self) -> Tuple[List[Tuple[_Stream, Any]], int]:
+        """Drop the streams that left, add those waiting to join, step the batch: ([(stream, a token,
+        _FINISHED or an exception)], the number of rows stepped). Who joins and leaves is decided now, when
+        the model thread is free, not when the step was queued."""
+        with self._lock:
+            joining, self._joining = [stream for stream in self._joining if not stream.left], []
+        leaving = [stream for stream in self._streams.values() if stream.left]
         self._running.drop(cast(int, stream.row) for stream in leaving)
         for stream in leaving:
             del self._streams[cast(int, stream.row)]

@@ -22,15 +22,6 @@ ENCODERS = {
 }
 
 
-
-@pytest.fixture(autouse=True)
-def one_intra_op_thread():
-    """Tiny tensors: a second intra-op thread only adds spin-waiting on a shared machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 def _vocab() -> Vocabulary:
     vocab = Vocabulary()
     vocab.add_tokens_to_namespace(WORDS, "tokens")
