@@ -2,6 +2,7 @@
 from typing import Any, Dict, Optional, Tuple
 
 import torch
+from overrides import overrides
 
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.lazy import Lazy
@@ -118,9 +119,11 @@ class LanguageModel(Model):
                 "sorted by frequency (most frequent first), and this vocabulary does not record that: build it "
                 'from counts (the default "from_instances") or load one saved that way', "softmax_loss")
         if tie_embeddings:
-            embedder = text_field_embedder.token_embedder("tokens")
+            weight = text_field_embedder.token_embedder("tokens").weight
+            if not isinstance(weight, torch.nn.Parameter):
+                raise ConfigurationError('the "tokens" token embedder has no embedding matrix to tie', "tie_embeddings")
             try:
-                self._softmax_loss.tie_weights(embedder.weight)
+                self._softmax_loss.tie_weights(weight)
             except ValueError as err:
                 raise ConfigurationError(str(err), "tie_embeddings") from err
         self._perplexity = Perplexity()
@@ -136,7 +139,7 @@ class LanguageModel(Model):
 
     def num_layers(self) -> int:
         """Contextualizer layers plus one for the non-contextual embeddings."""
-        return int(getattr(self._contextualizer, "num_layers", 1)) + 1
+        return self._contextualizer.num_layers + 1
 
     @property
     def softmax_loss(self) -> Optional[SoftmaxLoss]:
@@ -149,11 +152,25 @@ class LanguageModel(Model):
         return self._projection
 
     @property
+    def target_namespace(self) -> str:
+        """The vocabulary namespace of the predicted tokens (the softmax's V ids)."""
+        return self._target_namespace
+
+    @property
+    def text_field_embedder(self) -> TextFieldEmbedder:
+        return self._text_field_embedder
+
+    @property
+    def contextualizer(self) -> Seq2SeqEncoder:
+        return self._contextualizer
+
+    @property
     def bidirectional(self) -> bool:
         return self._bidirectional
 
     # --- forward -------------------------------------------------------------------------------
-    def forward(self, source: Dict[str, Dict[str, torch.Tensor]],  # type: ignore[override]
+    @overrides(check_signature=False)  # the base takes any batch fields by name
+    def forward(self, source: Dict[str, Dict[str, torch.Tensor]],
                 forward_targets: Optional[Dict[str, Dict[str, torch.Tensor]]] = None,
                 **metadata: Any) -> Dict[str, Any]:
         embeddings, contextual, mask = self.contextualize(source)
@@ -165,7 +182,8 @@ class LanguageModel(Model):
             "mask": mask,
             "loss": None, "forward_loss": None, "backward_loss": None,
         }
-        if self._softmax_loss is None:
+        softmax = self._softmax_loss
+        if softmax is None:
             return output
 
         token_ids = get_token_ids(source)  # (B, T)
@@ -176,7 +194,7 @@ class LanguageModel(Model):
         next_ids = next_ids * mask  # padding positions never have a target
         dropped = self._dropout(top)  # (B, T, H)
         forward_half = dropped[..., :self._forward_dim]
-        forward_nll, forward_count = self._summed_nll(forward_half, next_ids)
+        forward_nll, forward_count = self._summed_nll(softmax, forward_half, next_ids)
         self._forward_perplexity(forward_nll, forward_count)
         output["forward_loss"] = forward_nll / forward_count.clamp(min=1)
         output["loss"] = output["forward_loss"]
@@ -184,7 +202,7 @@ class LanguageModel(Model):
         if self._bidirectional:
             # (B, T): target of t is t-1; masked so that the first padding position of a row gets none
             previous_ids = torch.nn.functional.pad(token_ids[:, :-1], (1, 0)) * mask
-            backward_nll, backward_count = self._summed_nll(dropped[..., self._forward_dim:], previous_ids)
+            backward_nll, backward_count = self._summed_nll(softmax, dropped[..., self._forward_dim:], previous_ids)
             self._backward_perplexity(backward_nll, backward_count)
             output["backward_loss"] = backward_nll / backward_count.clamp(min=1)
             output["loss"] = 0.5 * (output["forward_loss"] + output["backward_loss"])
@@ -200,11 +218,12 @@ class LanguageModel(Model):
         embeddings = self._text_field_embedder(source)  # (B, T, D)
         return embeddings, self._contextualizer(embeddings, mask), mask
 
-    def _summed_nll(self, embeddings: torch.Tensor, targets: torch.Tensor):
+    def _summed_nll(self, softmax: SoftmaxLoss, embeddings: torch.Tensor,
+                    targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Summed NLL over positions with a real target (id > 0); returns (sum, count)."""
         target_mask = targets > 0  # (B, T)
         selected = self._project(embeddings[target_mask])  # (N, P or H): only rows with a target
-        return self._softmax_loss(selected, targets[target_mask]), target_mask.sum()
+        return softmax(selected, targets[target_mask]), target_mask.sum()
 
     def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Full-vocabulary log-probabilities (..., V) for forward-direction embeddings (..., H)."""
@@ -262,6 +281,7 @@ class LanguageModel(Model):
             return embeddings
         return self._projection_activation(self._projection(embeddings))
 
+    @overrides
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = {"perplexity": self._perplexity.get_metric(reset)}
         if self._bidirectional:
@@ -271,6 +291,7 @@ class LanguageModel(Model):
             self._forward_perplexity.reset()
         return metrics
 
+    @overrides
     def reset_states(self) -> None:
         """Forget any carried hidden state (start of an epoch or of a new text)."""
         self._contextualizer.reset_states()
