@@ -95,6 +95,12 @@ def cut_files(data: Path, out: Path, max_train_tokens: Optional[int], max_valid_
     return out
 
 
+def count_tokens(path: Path) -> int:
+    """Tokens of a file read as one stream (whitespace tokens, <eos> after each line)."""
+    with open(path, encoding="utf-8") as lines:
+        return sum(len(line.split()) + 1 for line in lines)
+
+
 # --------------------------------------------------------------------------------------------------
 # lmlab
 
@@ -129,8 +135,6 @@ def lmlab_process(args: argparse.Namespace, data_dir: str, full_data: str, workd
     vocab_dir = Path(workdir) / "vocabulary"
     reader = DatasetReader.from_params(Params(dict(reader_config), "dataset_reader"))
     Vocabulary.from_instances(reader.read(str(Path(full_data) / "train.txt"))).save_to_files(str(vocab_dir))
-    train_tokens = sum(len(line.split()) + 1 for line in open(Path(data_dir) / "train.txt", encoding="utf-8"))
-    batches_per_epoch = math.ceil((train_tokens // streams - 1) / bptt)
 
     base = {"vocabulary": {"type": "from_files", "directory": str(vocab_dir)},
             "validation_data_path": None, "test_data_path": None, "evaluate_on_test": False,
@@ -145,15 +149,14 @@ def lmlab_process(args: argparse.Namespace, data_dir: str, full_data: str, workd
         run_cli(["train", args.config, "-s", run, "-o", json.dumps(merged)])
         return json.loads((Path(run) / "metrics.json").read_text())
 
+    # one epoch of exactly N batches (continuing into the next pass over the data if N is more than one),
+    # so that the config's learning-rate schedule spans the whole run
     calibration = train(str(Path(workdir) / "calibration"),
-                        {"dataset_reader.max_instances": CALIBRATION_BATCHES * streams, "trainer.num_epochs": 1,
+                        {"data_loader.batches_per_epoch": CALIBRATION_BATCHES, "trainer.num_epochs": 1,
                          "trainer.learning_rate_scheduler": None})
     seconds_per_batch = streams * bptt / calibration["training_tokens_per_second"]
     batches = max(1, int(args.minutes * 60 / seconds_per_batch))
-    if batches <= batches_per_epoch:
-        budget = {"dataset_reader.max_instances": batches * streams, "trainer.num_epochs": 1}
-    else:
-        budget = {"trainer.num_epochs": max(1, round(batches / batches_per_epoch))}
+    budget = {"data_loader.batches_per_epoch": batches, "trainer.num_epochs": 1}
     _CLOCK.update(started=started, finished=finished)
     run = str(Path(workdir) / "run")
     metrics = train(run, budget)
@@ -163,7 +166,7 @@ def lmlab_process(args: argparse.Namespace, data_dir: str, full_data: str, workd
              "--output-file", str(evaluation)])
     results.put({"side": "lmlab", "perplexity": json.loads(evaluation.read_text())["perplexity"],
                  "seconds": _CLOCK["seconds"], "tokens_per_second": metrics["training_tokens_per_second"],
-                 "batches": batches, "epochs": batches / batches_per_epoch,
+                 "batches": batches, "epochs": batches * streams * bptt / count_tokens(Path(data_dir) / "train.txt"),
                  "calibration_seconds_per_batch": seconds_per_batch})
 
 
