@@ -33,7 +33,9 @@ def _model(vocab, bidirectional=False, **extra) -> LanguageModel:
     config = {"type": "language_model", "bidirectional": bidirectional,
               "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}}},
               "contextualizer": encoder, **extra}
-    return Model.from_params(Params(config), vocab=vocab)
+    model = Model.from_params(Params(config), vocab=vocab)
+    assert isinstance(model, LanguageModel)
+    return model
 
 
 def _hand_nll(model, embeddings, targets):
