@@ -6,9 +6,9 @@
 Two processes train at the same time, one intra-op thread each (one core each on a 2-core machine):
 
 * lmlab: `lmlab train CONFIG` (default configs/lm/wikitext2_fast.jsonnet, a contiguous-stream config),
-  with the number of training batches set so that training takes about `--minutes`: a short calibration
-  run of the same config first measures its batches per second (the config's learning-rate schedule then
-  ends when the time does). The vocabulary is built once from the whole training file.
+  with the number of training batches set so that training takes about `--minutes`: two short calibration
+  runs of the same config (20 and 120 batches) first measure its steady seconds per batch (the config's
+  learning-rate schedule then ends when the time does). The vocabulary is built once from the whole training file.
 * hand: a hand-written loop that mirrors PyTorch's examples/word_language_model `main.py` with its
   defaults: embedding 200, 2-layer LSTM 200, dropout 0.2 (embedding, between layers, output), weights
   uniform(-0.1, 0.1), full softmax, bptt 35, batch 20, SGD lr 20 by hand with gradient-norm clipping
@@ -43,7 +43,7 @@ from typing import Any, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = os.environ.get("WIKITEXT2_DIR", str(ROOT.parent / "shared" / "data" / "wikitext-2"))
-CALIBRATION_BATCHES = 30
+CALIBRATION_BATCHES = (20, 120)  # two calibration runs (see `lmlab_process`)
 
 # Set in each child process before training: the events that tie the hand loop's clock to lmlab's trainer.
 _CLOCK: Dict[str, Any] = {}
@@ -151,10 +151,17 @@ def lmlab_process(args: argparse.Namespace, data_dir: str, full_data: str, workd
 
     # one epoch of exactly N batches (continuing into the next pass over the data if N is more than one),
     # so that the config's learning-rate schedule spans the whole run
-    calibration = train(str(Path(workdir) / "calibration"),
-                        {"data_loader.batches_per_epoch": CALIBRATION_BATCHES, "trainer.num_epochs": 1,
+    def calibrate(batches: int) -> float:
+        """Training seconds of a run of `batches` batches (warm-up and the first batches included)."""
+        metrics = train(str(Path(workdir) / f"calibration_{batches}"),
+                        {"data_loader.batches_per_epoch": batches, "trainer.num_epochs": 1,
                          "trainer.learning_rate_scheduler": None})
-    seconds_per_batch = streams * bptt / calibration["training_tokens_per_second"]
+        return batches * streams * bptt / metrics["training_tokens_per_second"]
+
+    # the difference of a short and a longer run: the steady cost of one batch, without the fixed start-up
+    # cost (the first batches of a run are much slower, which made a single short run overestimate it 1.6x)
+    seconds_per_batch = (calibrate(CALIBRATION_BATCHES[1]) - calibrate(CALIBRATION_BATCHES[0])) / (
+        CALIBRATION_BATCHES[1] - CALIBRATION_BATCHES[0])
     batches = max(1, int(args.minutes * 60 / seconds_per_batch))
     budget = {"data_loader.batches_per_epoch": batches, "trainer.num_epochs": 1}
     _CLOCK.update(started=started, finished=finished)
