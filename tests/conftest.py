@@ -2,6 +2,15 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True, scope="session")
+def session_lmlab_cache(tmp_path_factory):
+    """What lmlab caches (tokenised corpora) goes to a folder of this test session, not to ~/.cache; the
+    CLI subprocesses the tests start inherit it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMLAB_CACHE", str(tmp_path_factory.mktemp("lmlab_cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def one_intra_op_thread():
     """The tests use tiny tensors: a second intra-op thread only adds OpenMP spin-waiting, which gets very slow

@@ -50,13 +50,18 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: Optional[str] = "utf
             os.fsync(stream.fileno())
 
 
+def lmlab_cache_directory() -> Path:
+    """Where lmlab keeps what it can rebuild (downloads, tokenised corpora): `$LMLAB_CACHE`, else
+    `~/.cache/lmlab`."""
+    return Path(os.environ.get("LMLAB_CACHE") or Path.home() / ".cache" / "lmlab")
+
+
 def cached_path(url_or_path: str, cache_dir: Optional[PathLike] = None) -> str:
     """A local path for `url_or_path`: local paths are checked and returned as is; http(s) URLs are
-    downloaded once into `cache_dir` (default `$LMLAB_CACHE` or `~/.cache/lmlab`) and reused."""
+    downloaded once into `cache_dir` (default `lmlab_cache_directory()`) and reused."""
     parsed = urllib.parse.urlparse(str(url_or_path))
     if parsed.scheme in ("http", "https"):
-        default_cache = os.environ.get("LMLAB_CACHE", Path.home() / ".cache" / "lmlab")
-        cache = Path(cache_dir) if cache_dir is not None else Path(default_cache)
+        cache = Path(cache_dir) if cache_dir is not None else lmlab_cache_directory()
         target = cache / (hashlib.sha256(url_or_path.encode()).hexdigest()[:32] + "-" + Path(parsed.path).name)
         if not target.exists():
             try:

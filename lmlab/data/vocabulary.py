@@ -115,17 +115,19 @@ class Vocabulary(Registrable):
                        tokens_to_add: Optional[Dict[str, List[str]]] = None,
                        padding_token: str = DEFAULT_PADDING_TOKEN,
                        oov_token: str = DEFAULT_OOV_TOKEN) -> "Vocabulary":
-        """Count the tokens of `instances` (an iterable of `Instance`, passed at run time), then build.
+        """Count the tokens of `instances` (passed at run time), then build.
 
-        `instances` is annotated `Any` only so that FromParams accepts the signature; lmlab's train
-        command supplies it and a config must not set it.
+        `instances` is an iterable of `Instance`s, or of collections that count all of theirs with the
+        same `count_vocab_items(counter)` (an `InstanceTable`, a `DataLoader`: lmlab's train command
+        passes its data loaders). It is annotated `Any` only so that FromParams accepts the signature;
+        a config must not set it.
         """
         counter = make_counter()
         count = 0
         for instance in instances:
             instance.count_vocab_items(counter)
             count += 1
-        logger.info("Vocabulary: counted tokens of %d instances", count)
+        logger.info("Vocabulary: counted the tokens of %d instances or data sets", count)
         return cls(counter=counter, min_count=min_count, max_vocab_size=max_vocab_size,
                    non_padded_namespaces=non_padded_namespaces, tokens_to_add=tokens_to_add,
                    padding_token=padding_token, oov_token=oov_token)

@@ -24,7 +24,6 @@ import logging
 import os
 import secrets
 import shutil
-from itertools import chain
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -264,8 +263,8 @@ def _vocabulary(config: Dict[str, Any], loaders: Dict[str, DataLoader], director
     if recover and vocab_dir.is_dir():
         return Vocabulary.from_files(str(vocab_dir))
     datasets: List[str] = config["datasets_for_vocab_creation"] or list(loaders)  # names checked by check_config
-    instances = chain.from_iterable(loaders[name].iter_instances() for name in datasets)
-    vocab = Vocabulary.from_params(_block(config, "vocabulary"), instances=instances)
+    # the loaders count their data as a whole (a lean reader's arrays need no instance per example)
+    vocab = Vocabulary.from_params(_block(config, "vocabulary"), instances=[loaders[name] for name in datasets])
     if distributed.is_main_process():
         vocab.save_to_files(str(vocab_dir))
     return vocab

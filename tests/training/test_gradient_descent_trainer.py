@@ -208,7 +208,10 @@ def _as_written_on_a_gpu(path):
     ({"data_loader.batch_size": 16}, 6),  # in memory, 96 instances
     ({"data_loader": {"batch_size": 16, "shuffle": True, "batches_per_epoch": 5}}, 5),
     ({"data_loader": {"batch_size": 16, "shuffle": True, "max_instances_in_memory": 40, "batches_per_epoch": 7}}, 7),
-], ids=["in_memory", "in_memory_batches_per_epoch", "streaming_batches_per_epoch"])
+    # the contiguous reader's id-stream table, hidden states carried across windows (and checkpointed)
+    ({"dataset_reader": {"type": "contiguous_language_modeling", "bptt": 10, "num_streams": 4, "max_instances": 96},
+      "data_loader": {"batch_size": 4, "shuffle": False, "batches_per_epoch": 5}, "model.carry_hidden_state": True}, 5),
+], ids=["in_memory", "in_memory_batches_per_epoch", "streaming_batches_per_epoch", "contiguous_streams"])
 def test_resuming_mid_epoch_from_a_gpu_checkpoint_gives_the_uninterrupted_run(tmp_path, monkeypatch, crash_after,
                                                                              loader, per_epoch):
     overrides = {**RESUMABLE, **loader}

@@ -2,7 +2,8 @@
 
 Contract
     A loader is built with its `reader` and `data_path` (run-time arguments, so configs hold a
-    `Lazy[DataLoader]`), is told the vocabulary with `index_with(vocab)`, and yields batches as
+    `Lazy[DataLoader]`), counts its data's vocabulary items with `count_vocab_items(counter)` (the
+    vocabulary is built from them), is told the vocabulary with `index_with(vocab)`, and yields batches as
     `Dict[str, Any]` (`Batch.as_tensor_dict()`: text fields are `{indexer: {key: LongTensor (B, T, ...)}}`).
     `iter_epoch(epoch, start)` yields the batches of `epoch` from its batch `start` on, skipping the first
     `start` cheaply; the trainer uses it to resume mid-epoch exactly where a checkpoint left off. What
@@ -19,7 +20,7 @@ import torch
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.registrable import Registrable
 from lmlab.data.instance import Instance
-from lmlab.data.vocabulary import Vocabulary
+from lmlab.data.vocabulary import Counter, Vocabulary
 
 TensorDict = Dict[str, Any]
 
@@ -34,8 +35,15 @@ class DataLoader(Registrable):
         raise NotImplementedError
 
     def iter_instances(self) -> Iterator[Instance]:
-        """Every instance once, in reading order (used to build the vocabulary)."""
+        """Every instance once, in reading order."""
         raise NotImplementedError
+
+    def count_vocab_items(self, counter: Counter) -> None:
+        """Add the vocabulary items of every instance, once each, to `counter` (building the vocabulary:
+        `Vocabulary.from_instances` takes loaders as well as instances). Default: `iter_instances()`'s,
+        one by one; a loader that holds its data counts it as a whole."""
+        for instance in self.iter_instances():
+            instance.count_vocab_items(counter)
 
     def iter_epoch(self, epoch: int = 0, start: int = 0) -> Iterator[TensorDict]:
         raise NotImplementedError

@@ -15,11 +15,11 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import torch
 
 from lmlab.common.errors import ConfigurationError, InputError
-from lmlab.data.batch import Batch
 from lmlab.data.data_loaders.data_loader import DataLoader, TensorDict, map_tensors
 from lmlab.data.dataset_readers.dataset_reader import DatasetReader
 from lmlab.data.instance import Instance
-from lmlab.data.vocabulary import Vocabulary
+from lmlab.data.instance_table import InstanceList, InstanceTable
+from lmlab.data.vocabulary import Counter, Vocabulary
 
 Position = Tuple[int, int]
 """(pass, number of that pass's batches already consumed)."""
@@ -91,7 +91,7 @@ class MultiProcessDataLoader(DataLoader):
         self._shard: Tuple[int, int] = (0, 1)  # (this process, processes): see `shard`
         self._even = False
         self._vocab: Optional[Vocabulary] = None
-        self._instances: Optional[List[Instance]] = None  # in-memory mode: read once, indexed once
+        self._instances: Optional[InstanceTable] = None  # in-memory mode: read once, indexed once
         self._pass_cache: Optional[Tuple[int, List[List[int]]]] = None  # in-memory: the last pass's batches
         self._next_epoch: Tuple[int, Position] = (0, (0, 0))  # (epoch, where it starts): the stream's cursor
         self._live: Optional[Tuple[Position, Iterator[TensorDict]]] = None  # streaming: the open pass
@@ -102,8 +102,7 @@ class MultiProcessDataLoader(DataLoader):
         if vocab is self._vocab:
             return
         if self._instances is not None:
-            for instance in self._instances:
-                instance.index_fields(vocab)
+            self._instances.index_with(vocab)
         # workers hold a copy of the instances or of the vocabulary: new ones must start from this one
         self._vocab, self._dataset, self._workers, self._live = vocab, None, None, None
 
@@ -127,6 +126,12 @@ class MultiProcessDataLoader(DataLoader):
         if self.max_instances_in_memory is None:
             return iter(self._all_instances())  # read now and kept: the epochs reuse this read
         return iter(self.reader.read(self.data_path))
+
+    def count_vocab_items(self, counter: Counter) -> None:
+        if self.max_instances_in_memory is None:
+            self._all_instances().count_vocab_items(counter)  # as a whole (arrays, for a lean table)
+        else:
+            super().count_vocab_items(counter)
 
     def __len__(self) -> int:
         if self.batches_per_epoch is not None:
@@ -163,14 +168,13 @@ class MultiProcessDataLoader(DataLoader):
             self._next_epoch = (epoch + 1, end)
 
     # --- in memory -----------------------------------------------------------------------------
-    def _all_instances(self) -> List[Instance]:
+    def _all_instances(self) -> InstanceTable:
         if self._instances is None:
-            instances = list(self.reader.read(self.data_path))
-            if not instances:
+            instances = self.reader.read_all(self.data_path)
+            if not len(instances):
                 raise InputError(f"no instances read from {self.data_path}")
             if self._vocab is not None:
-                for instance in instances:
-                    instance.index_fields(self._vocab)
+                instances.index_with(self._vocab)
             self._instances = instances
         return self._instances
 
@@ -281,7 +285,7 @@ class _Batcher:
         self.batch_size, self.max_tokens = batch_size, max_tokens
         self.shuffle, self.bucket_by_length, self.seed = shuffle, bucket_by_length, seed
 
-    def batches(self, instances: List[Instance], pass_number: int, chunk: int = 0,
+    def batches(self, instances: InstanceTable, pass_number: int, chunk: int = 0,
                 shard: Tuple[int, int] = (0, 1)) -> List[List[int]]:
         """Batches of `instances` in pass `pass_number`; of `shard` = (r, W), only those of instances r,
         r+W, ... of the pass's order."""
@@ -289,8 +293,7 @@ class _Batcher:
         order = torch.randperm(len(instances), generator=generator).tolist() if self.shuffle else \
             list(range(len(instances)))
         order = order[shard[0]::shard[1]]
-        lengths = [instances[i].get_num_tokens() for i in order] if (self.bucket_by_length or self.max_tokens) \
-            else []
+        lengths = instances.num_tokens(order) if (self.bucket_by_length or self.max_tokens) else []
         if self.bucket_by_length:
             ranked = sorted(range(len(order)), key=lambda k: lengths[k])  # stable: ties keep shuffled order
             order, lengths = [order[k] for k in ranked], [lengths[k] for k in ranked]
@@ -322,11 +325,11 @@ class _Batcher:
 class _InMemoryBatches(torch.utils.data.Dataset):
     """Builds the batch of the given instance indices (in a worker, or in the main process)."""
 
-    def __init__(self, instances: List[Instance]) -> None:
+    def __init__(self, instances: InstanceTable) -> None:
         self.instances = instances
 
     def __getitem__(self, indices: List[int]) -> TensorDict:
-        return Batch([self.instances[i] for i in indices]).as_tensor_dict()
+        return self.instances.batch(indices)
 
 
 class _Plan(torch.utils.data.Sampler):
@@ -360,13 +363,12 @@ class _StreamingBatches(torch.utils.data.IterableDataset):
     def batches(self, pass_number: int) -> Iterator[TensorDict]:
         instances = itertools.islice(self.reader.read(self.data_path), self.shard[0], None, self.shard[1])
         for chunk_index in itertools.count():
-            chunk = list(itertools.islice(instances, self.chunk_size))
-            if not chunk:
+            chunk = InstanceList(list(itertools.islice(instances, self.chunk_size)))
+            if not len(chunk):
                 return
-            for instance in chunk:
-                instance.index_fields(self.vocab)
+            chunk.index_with(self.vocab)
             for indices in self.batcher.batches(chunk, pass_number, chunk_index):
-                yield Batch([chunk[i] for i in indices]).as_tensor_dict()
+                yield chunk.batch(indices)
 
 
 def _identity(batch: Any) -> Any:

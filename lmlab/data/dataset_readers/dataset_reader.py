@@ -9,6 +9,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
 from lmlab.common.errors import ConfigurationError, InputError, did_you_mean
 from lmlab.common.registrable import Registrable
 from lmlab.data.instance import Instance
+from lmlab.data.instance_table import InstanceList, InstanceTable
 from lmlab.data.token_indexers.token_indexer import TokenIndexer
 from lmlab.data.tokenizers.tokenizer import Tokenizer
 from lmlab.data.tokenizers.whitespace import WhitespaceTokenizer
@@ -119,6 +120,12 @@ class DatasetReader(Registrable):
     def read(self, file_path: str) -> Iterator[Instance]:
         """Lazy iterator over the instances of `file_path` (see the class docstring)."""
         return self._shard(resolve_data_paths(file_path))
+
+    def read_all(self, file_path: str) -> InstanceTable:
+        """Every instance of `file_path` at once, for a data loader that keeps them in memory.
+        Default: the instances of `read`, in an `InstanceList`; a reader whose data is arrays may return
+        a table that batches them without an `Instance` per example (it must give the same batches)."""
+        return InstanceList(list(self.read(file_path)))
 
     def _shard(self, files: List[str]) -> Iterator[Instance]:
         from torch.utils.data import get_worker_info  # imported here to keep `import lmlab.data` light

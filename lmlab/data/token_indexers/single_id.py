@@ -46,6 +46,10 @@ class SingleIdTokenIndexer(TokenIndexer):
         self.end_tokens: List[str] = list(end_tokens or [])
         self.feature_name = feature_name
 
+    @property
+    def indexes_tokens_independently(self) -> bool:
+        return not self.start_tokens and not self.end_tokens
+
     def _framed(self, tokens: List[str]) -> List[str]:
         if self.lowercase_tokens:
             tokens = [token.lower() for token in tokens]

@@ -44,6 +44,14 @@ class TokenIndexer(Registrable):
     end_tokens: Sequence[str] = ()
     """Tokens this indexer puts after every sequence; none by default."""
 
+    @property
+    def indexes_tokens_independently(self) -> bool:
+        """True when each token is indexed on its own: `tokens_to_indices(tokens)` gives (T,) arrays whose
+        entry t depends on token t alone, and `count_vocab_items(tokens)` counts each token as if it were
+        alone. A reader of one long token stream can then count and index each distinct word once
+        instead of every token. Default False."""
+        return False
+
     def count_vocab_items(self, tokens: List[str], counter: Dict[str, Dict[str, int]]) -> None:
         """Add the vocabulary items this indexer will look up for `tokens` to `counter`."""
 

@@ -1,11 +1,22 @@
 import random
+from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from lmlab.common import ConfigurationError, Params
-from lmlab.data import Batch, ContiguousLanguageModelingReader, DatasetReader, Vocabulary
+from lmlab.common import ConfigurationError, Lazy, Params
+from lmlab.data import (
+    Batch,
+    ContiguousLanguageModelingReader,
+    DatasetReader,
+    SingleIdTokenIndexer,
+    TokenCharactersIndexer,
+    Vocabulary,
+)
+from lmlab.data.data_loaders import DataLoader as TrainingLoader
+from lmlab.data.dataset_readers.contiguous_language_modeling import StreamWindows
+from lmlab.data.instance_table import InstanceList
 
 
 def windows(instances):
@@ -180,3 +191,152 @@ def test_reverse_framing_reads_each_sentence_backwards_after_its_end_of_line_tok
     path.write_text("a b\nc d e\n", encoding="utf-8")
     stream = [token for source, _ in windows(backward.read(str(path))) for token in source]
     assert stream == backward.framing.frame(["c", "d", "e"]) + backward.framing.frame(["a", "b"])[:-1]
+
+
+# --- the tensor-native path: read_all's table gives exactly the batches of an Instance per window ----------
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "data" / "tiny_lm"
+
+
+class OracleReader(DatasetReader):
+    """The string path, built independently: an Instance per window of the PyTorch example's layout."""
+
+    def __init__(self, windows, reader):
+        super().__init__()
+        self.windows, self.reader = windows, reader
+
+    def _read_files(self, file_paths):  # the windows of all the files together
+        return (self.reader.text_to_instance(source, targets) for source, targets in self.windows)
+
+
+def oracle_windows(texts, bptt, num_streams, reverse):
+    """Windows of the files `texts` as the reader's docstring lays them out, from the example's batchify."""
+    streams = [corpus_stream(text) for text in texts]
+    if num_streams is None:  # each file its own stream
+        return [w for stream in streams for w in pytorch_example_windows(stream[::-1] if reverse else stream, bptt, 1)]
+    whole = [token for stream in streams for token in stream]
+    return pytorch_example_windows(whole[::-1] if reverse else whole, bptt, num_streams)
+
+
+def two_files(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    texts = [(FIXTURES / "valid.txt").read_text(encoding="utf-8"),
+             "\n".join((FIXTURES / "test.txt").read_text(encoding="utf-8").splitlines()[:7]) + "\n"]
+    for name, text in zip(("a.txt", "b.txt"), texts, strict=True):
+        (folder / name).write_text(text, encoding="utf-8")
+    return str(folder), texts
+
+
+def loader_of(reader, path, **config):
+    return Lazy(TrainingLoader, Params(config, "data_loader")).construct(reader=reader, data_path=path)
+
+
+def assert_same_batches(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert list(x) == list(y) == ["source", "forward_targets"]
+        for field in x:
+            assert x[field].keys() == y[field].keys()
+            for name in x[field]:
+                for key, tensor in x[field][name].items():
+                    other = y[field][name][key]
+                    assert tensor.dtype == other.dtype == torch.int64 and torch.equal(tensor, other)
+
+
+@pytest.mark.parametrize("num_streams, bptt", [(None, 7), (None, 35), (1, 5), (3, 4), (4, 35), (10, 1)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_table_batches_equal_the_instance_batches(tmp_path, num_streams, bptt, reverse):
+    path, texts = two_files(tmp_path)
+    reader = ContiguousLanguageModelingReader(bptt=bptt, num_streams=num_streams, reverse=reverse,
+                                              cache_directory=str(tmp_path / "cache"))
+    expected = oracle_windows(texts, bptt, num_streams, reverse)
+    table = reader.read_all(path)
+    assert isinstance(table, StreamWindows) and len(table) == len(expected)
+    assert windows(table) == expected == windows(reader.read(path))
+    oracle = OracleReader(expected, reader)
+    assert table.num_tokens(range(len(table))) == [len(source) for source, _ in expected]
+    counts, oracle_counts = {}, {}
+    table.count_vocab_items(counts)
+    InstanceList(list(oracle.read(path))).count_vocab_items(oracle_counts)
+    assert counts == oracle_counts
+    batch_size = num_streams or 4
+    for config in ({"batch_size": batch_size}, {"batch_size": 5, "shuffle": True},
+                   {"max_tokens": 40, "shuffle": True, "bucket_by_length": True}):
+        lean, strings = loader_of(reader, path, **config), loader_of(oracle, path, **config)
+        vocab = Vocabulary.from_instances([lean])  # the loader counts its table as a whole
+        assert vocab == Vocabulary.from_instances(strings.iter_instances())
+        lean.index_with(vocab)
+        strings.index_with(vocab)
+        for epoch in range(2):
+            assert_same_batches(list(lean.iter_epoch(epoch)), list(strings.iter_epoch(epoch)))
+
+
+def test_table_with_max_instances_and_short_streams(tmp_path):
+    path, texts = two_files(tmp_path)
+    for num_streams, limit in ((3, 7), (3, 1), (None, 50), (None, 5), (4, 10_000)):
+        reader = ContiguousLanguageModelingReader(bptt=6, num_streams=num_streams, max_instances=limit,
+                                                  cache_directory=str(tmp_path / "cache"))
+        expected = oracle_windows(texts, 6, num_streams, False)[:limit]
+        table = reader.read_all(path)
+        assert windows(table) == expected == windows(reader.read(path))
+        counts, oracle_counts = {}, {}
+        table.count_vocab_items(counts)
+        InstanceList(list(OracleReader(expected, reader).read(path))).count_vocab_items(oracle_counts)
+        assert counts == oracle_counts
+    short = tmp_path / "short.txt"
+    short.write_text("a\n", encoding="utf-8")  # 2 tokens: one per stream, no window
+    assert len(ContiguousLanguageModelingReader(num_streams=2, cache_directory=str(tmp_path)).read_all(str(short))) == 0
+    short.write_text("a b c\n", encoding="utf-8")  # 4 tokens: streams [a b] [c <eos>], one 1-token window each
+    table = ContiguousLanguageModelingReader(num_streams=2, cache_directory=str(tmp_path)).read_all(str(short))
+    assert windows(table) == [(["a"], ["b"]), (["c"], ["<eos>"])]
+
+
+def test_table_batches_with_workers_and_resumed_mid_epoch(tmp_path):
+    path, _ = two_files(tmp_path)
+    reader = ContiguousLanguageModelingReader(bptt=5, num_streams=4, cache_directory=str(tmp_path / "cache"))
+    config = {"batch_size": 4, "batches_per_epoch": 9}
+    straight = loader_of(reader, path, **config)
+    vocab = Vocabulary.from_instances([straight])
+    straight.index_with(vocab)
+    epochs = [list(straight.iter_epoch(epoch)) for epoch in range(3)]
+    assert 9 < len(reader.read_all(path)) // 4 < 27  # epochs continue the pass, then cross into the next
+    for workers in (0, 2):
+        loader = loader_of(reader, path, num_workers=workers, **config)
+        loader.index_with(vocab)
+        list(loader.iter_epoch(0))
+        state = loader.state_dict()  # after epoch 0; resume epoch 1 from its batch 3
+        resumed = loader_of(reader, path, num_workers=workers, **config)
+        resumed.load_state_dict(state)
+        resumed.index_with(vocab)
+        assert_same_batches(list(resumed.iter_epoch(1, start=3)), epochs[1][3:])
+        assert_same_batches(list(resumed.iter_epoch(2)), epochs[2])
+
+
+def test_indexers_that_do_not_index_tokens_alone_get_an_instance_per_window(tmp_path):
+    path, texts = two_files(tmp_path)
+    framed = SingleIdTokenIndexer(start_tokens=["<s>"])
+    assert SingleIdTokenIndexer().indexes_tokens_independently and not framed.indexes_tokens_independently
+    assert not TokenCharactersIndexer().indexes_tokens_independently
+    reader = ContiguousLanguageModelingReader(bptt=5, num_streams=2, token_indexers={"tokens": framed},
+                                              cache_directory=str(tmp_path / "cache"))
+    table = reader.read_all(path)
+    assert isinstance(table, InstanceList) and windows(table) == oracle_windows(texts, 5, 2, False)
+
+
+def test_a_second_read_comes_from_the_cache_and_reverse_shares_it(tmp_path, monkeypatch):
+    path, texts = two_files(tmp_path)
+    cache = tmp_path / "cache"
+    forward = ContiguousLanguageModelingReader(bptt=5, num_streams=3, cache_directory=str(cache))
+    expected = windows(forward.read_all(path))
+    entries = sorted(p.suffix for p in cache.iterdir())
+    assert entries == [".json", ".json", ".npy", ".npy"]  # one entry per file
+    monkeypatch.setattr(ContiguousLanguageModelingReader, "_lines", None)  # tokenising again would fail
+    assert windows(forward.read_all(path)) == expected
+    backward = ContiguousLanguageModelingReader(bptt=5, num_streams=3, reverse=True, cache_directory=str(cache))
+    table = backward.read_all(path)
+    assert windows(table) == oracle_windows(texts, 5, 3, True)
+    assert len(list(cache.iterdir())) == 4
+    monkeypatch.undo()
+    other = ContiguousLanguageModelingReader(bptt=5, end_of_line_token=None, cache_directory=str(cache))
+    assert windows(other.read_all(path))[0][0] == texts[0].split()[:5]
+    assert len(list(cache.iterdir())) == 8  # other settings: other entries
