@@ -10,15 +10,23 @@ initialised (speed does not depend on the weights). The reader has no end token,
 makes exactly --new-tokens tokens.
 
 Generation: B prompts of --prompt-tokens random words, each continued by --new-tokens tokens, sampled at
-temperature 1 (unseeded: the global generator, as the hand loop). Three ways:
+temperature 1 (unseeded: the global generator, as the hand loop). Four ways:
   - lmlab: `LanguageModelPredictor.predict_requests` (tokens as strings), one `LanguageModel.step` per token
     for the whole batch (the LSTM carries its state);
-  - re-run: the same predictor with `incremental=False`, which re-runs every row's whole prefix for each
-    token (`rerun_step`: the path of contextualizers that cannot step, and lmlab's generation before);
+  - before: lmlab's generation before incremental decoding (commit c3eee80, `_generate`), written out here:
+    for each token, every row's whole prefix (as strings) is indexed again, the batch is contextualised from
+    scratch, the last positions are projected to the vocabulary and each row draws with its own
+    `torch.multinomial`;
+  - re-run: today's predictor with `incremental=False`, which re-runs every row's whole prefix for each
+    token from cached embeddings (`rerun_step`: the path of contextualizers that cannot step);
   - hand loop: PyTorch's word_language_model/generate.py written out for a batch, on the same weights:
     embedding -> nn.LSTM with the hidden state carried -> linear decoder -> exp -> torch.multinomial, and the
     ids turned into words.
-Targets: lmlab >= 0.9x the hand loop and >= 10x the re-run.
+Targets: lmlab >= 0.9x the hand loop and >= 10x "before". The multiply-adds per token bound the second
+ratio (printed as "bound"): both pay the (H x V) output projection for every token, and "before" adds the
+LSTM over the whole prefix (on average prompt + new/2 positions), so before/lmlab <= (prefix * LSTM +
+projection) / (LSTM + projection), about 7x for this shape; only per-token overheads of "before" can move
+the measured ratio past it.
 
 Scoring: --score-batch sentences of --score-tokens tokens scored (sum of log-probabilities): lmlab's
 predictor (targets gathered in chunks, `SoftmaxLoss.target_log_probs`) against the whole (B, T, V)
@@ -34,11 +42,12 @@ checked to agree before they are compared.
 import argparse
 import functools
 import json
+import math
 import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, List, cast
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import numpy
 import torch
@@ -81,6 +90,70 @@ def lmlab_generate(predictor: LanguageModelPredictor, requests: List[LanguageMod
     return [output["generated"]["tokens"] for output in predictor.predict_requests(requests)]
 
 
+def before_generate(predictor: LanguageModelPredictor, requests: List[LanguageModelRequest]) -> List[List[str]]:
+    """lmlab's generation at commit c3eee80 (`_generate`, `_log_probs(last_only=True)`, `_choose`), unchanged
+    but for names: every token re-indexes and re-contextualises every row's whole prefix, and each row draws
+    alone."""
+    model, vocab, namespace = predictor.model, predictor.model.vocab, predictor.model.target_namespace
+    banned = torch.tensor(sorted({0, vocab.get_token_index(vocab.oov_token, namespace)}))  # no start tokens here
+    options = [cast(Dict[str, Any], request.generate) for request in requests]
+    sequences = [list(request.prefix) for request in requests]
+    generated: List[List[str]] = [[] for _ in requests]
+    generators = [None if option["seed"] is None else torch.Generator().manual_seed(option["seed"])
+                  for option in options]
+    stop = set(predictor.framing.end_tokens)
+    active = list(range(len(requests)))
+    with torch.inference_mode():
+        for _ in range(max(option["max_tokens"] for option in options)):
+            active = [i for i in active if len(generated[i]) < options[i]["max_tokens"]]
+            if not active:
+                break
+            rows = [sequences[i] for i in active]
+            model.reset_states()
+            _, contextual, _ = model.contextualize(predictor.text_field(rows))
+            top = contextual[-1] if contextual.dim() == 4 else contextual  # (A, T, H)
+            embeddings = model.forward_direction_embeddings(top)
+            lengths = torch.tensor([len(tokens) for tokens in rows], device=top.device)  # (A,)
+            last = embeddings[torch.arange(len(rows), device=top.device), lengths - 1]  # (A, H)
+            log_probs = model.log_probs(last).float().cpu()  # (A, V)
+            log_probs[:, banned] = -math.inf
+            still_active = []
+            for row, i in enumerate(active):
+                token = vocab.get_token_from_index(before_choose(log_probs[row], options[i], generators[i]),
+                                                   namespace)
+                sequences[i].append(token)
+                if token in stop:
+                    continue
+                generated[i].append(token)
+                still_active.append(i)
+            active = still_active
+    return generated
+
+
+def before_choose(log_probs: torch.Tensor, options: Dict[str, Any], generator: Optional[torch.Generator]) -> int:
+    """c3eee80's `_choose`: the next id of one row's (V,) log-probabilities."""
+    if options["greedy"]:
+        return int(log_probs.argmax())
+    logits = log_probs / options["temperature"]
+    if options["top_k"]:
+        kth = logits.topk(min(options["top_k"], logits.numel())).values[-1]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if options["top_p"] is not None and options["top_p"] < 1:
+        sorted_logits, order = logits.sort(descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        remove = cumulative - sorted_logits.softmax(-1) >= options["top_p"]
+        logits = logits.masked_fill(torch.zeros_like(remove).scatter(0, order, remove), -math.inf)
+    return int(torch.multinomial(logits.softmax(-1), 1, generator=generator))
+
+
+def multiply_adds(args: argparse.Namespace) -> Tuple[float, float]:
+    """Multiply-adds per generated token of (lmlab, before) for this model shape, averaged over the tokens."""
+    lstm = 2 * 4 * 200 * (200 + 200)  # two layers, four gates of 200 over [input 200; hidden 200]
+    projection = 200 * VOCAB_SIZE
+    prefix = args.prompt_tokens + (args.new_tokens - 1) / 2  # positions "before" runs for the average token
+    return lstm + projection, prefix * lstm + projection
+
+
 def hand_loop(predictor: LanguageModelPredictor, sentences: List[str], new_tokens: int) -> List[List[str]]:
     """word_language_model/generate.py for a batch: the LSTM's (h, c) carried from one token to the next."""
     model, vocab = predictor.model, predictor.model.vocab
@@ -120,24 +193,29 @@ def medians(runs: Dict[str, Callable[[], Any]], device: torch.device, rounds: in
 
 def generation(args: argparse.Namespace, device: torch.device) -> None:
     predictor, rerun = build(device), build(device, incremental=False)
-    print(f"\ngeneration: prompt {args.prompt_tokens} tokens, {args.new_tokens} new tokens, sampled (T = 1)")
-    print(f"{'batch':>6} {'lmlab tok/s':>12} {'re-run tok/s':>13} {'hand loop tok/s':>16} {'vs re-run':>10} "
-          f"{'vs hand':>8}")
+    mine, theirs = multiply_adds(args)
+    print(f"\ngeneration: prompt {args.prompt_tokens} tokens, {args.new_tokens} new tokens, sampled (T = 1); "
+          f"multiply-adds per token: lmlab {mine / 1e6:.1f}M, before {theirs / 1e6:.1f}M (bound {theirs / mine:.1f}x)")
+    print(f"{'batch':>6} {'lmlab tok/s':>12} {'before tok/s':>13} {'re-run tok/s':>13} {'hand loop tok/s':>16} "
+          f"{'vs before':>10} {'vs re-run':>10} {'vs hand':>8}")
     for batch_size in args.batch_sizes:
         sentences = prompts(batch_size, args.prompt_tokens)
         greedy = [predictor.validate({"sentence": s, "score": False, "next_token": False,
                                       "generate": {"max_tokens": 8, "greedy": True}}) for s in sentences]
-        assert lmlab_generate(predictor, greedy) == lmlab_generate(rerun, greedy)  # the same answers, or no ratio
+        answers = lmlab_generate(predictor, greedy)  # the same answers every way, or no ratio
+        assert answers == lmlab_generate(rerun, greedy) == before_generate(predictor, greedy)
         requests = [predictor.validate({"sentence": s, "score": False, "next_token": False,
                                         "generate": {"max_tokens": args.new_tokens}}) for s in sentences]
         assert all(len(tokens) == args.new_tokens for tokens in lmlab_generate(predictor, requests))
         seconds = medians({"lmlab": functools.partial(lmlab_generate, predictor, requests),
+                           "before": functools.partial(before_generate, predictor, requests),
                            "rerun": functools.partial(lmlab_generate, rerun, requests),
                            "hand": functools.partial(hand_loop, predictor, sentences, args.new_tokens)},
                           device, args.rounds)
         rate = {name: batch_size * args.new_tokens / value for name, value in seconds.items()}
-        print(f"{batch_size:>6} {rate['lmlab']:>12.0f} {rate['rerun']:>13.0f} {rate['hand']:>16.0f} "
-              f"{rate['lmlab'] / rate['rerun']:>9.1f}x {rate['lmlab'] / rate['hand']:>7.2f}x")
+        print(f"{batch_size:>6} {rate['lmlab']:>12.0f} {rate['before']:>13.0f} {rate['rerun']:>13.0f} "
+              f"{rate['hand']:>16.0f} {rate['lmlab'] / rate['before']:>9.1f}x {rate['lmlab'] / rate['rerun']:>9.1f}x "
+              f"{rate['lmlab'] / rate['hand']:>7.2f}x")
 
 
 # --- scoring --------------------------------------------------------------------------------------------

@@ -125,32 +125,45 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
 
     def _score_and_rank(self, requests: List[LanguageModelRequest], outputs: List[JsonDict]) -> None:
         """Add the sentence scores and next-token candidates that `requests` ask for to `outputs`, from one
-        pass over the framed sentences; no (B, T, V) block is built (`LanguageModel.target_log_probs`)."""
+        pass over the framed sentences; no (B, T, V) block is built (`LanguageModel.target_log_probs`).
+        The next-token distribution (after the prefix) of a ranked request is also the one that scores its
+        first end token: it is projected once, for both."""
         source = self.text_field([request.full for request in requests])
         self.model.reset_states()
         _, contextual, mask = self.model.contextualize(source)  # no loss: only what is asked is projected
         top = contextual[-1] if contextual.dim() == 4 else contextual  # (B, T, H)
         embeddings = self.model.forward_direction_embeddings(top)  # (B, T, H)
         device = embeddings.device
+        ranked = [i for i, request in enumerate(requests) if request.next_token]
+        rows = torch.tensor(ranked, dtype=torch.long, device=device)  # (K,)
+        last = torch.tensor([len(requests[i].prefix) - 1 for i in ranked], dtype=torch.long, device=device)  # (K,)
+        next_log_probs = self.model.log_probs(embeddings[rows, last]) if ranked else None  # (K, V)
         if any(request.score for request in requests):
             wanted = torch.tensor([request.score for request in requests], device=device)  # (B,)
             ids = get_token_ids(source)  # (B, T): the targets, as in training
             scored = mask[:, 1:] & wanted.unsqueeze(1)  # (B, T - 1): position t predicts token t + 1
+            # ranked and scored rows with an end token: its log-probability is in next_log_probs already
+            shared = torch.tensor([k for k, i in enumerate(ranked) if requests[i].score
+                                   and len(requests[i].full) > len(requests[i].prefix)], dtype=torch.long,
+                                  device=device)  # (K',)
+            shared_rows, shared_last = rows[shared], last[shared]  # (K',)
+            scored[shared_rows, shared_last] = False
             log_probs = self.model.target_log_probs(embeddings[:, :-1][scored], ids[:, 1:][scored])  # (N,)
-            rows = torch.arange(len(requests), device=device).unsqueeze(1).expand_as(scored)[scored]  # (N,)
+            positions = torch.arange(len(requests), device=device).unsqueeze(1).expand_as(scored)[scored]  # (N,)
             totals = torch.zeros(len(requests), dtype=torch.float64, device=device).index_add_(
-                0, rows, log_probs.double()).tolist()  # one sync for the batch
-            for request, output, total in zip(requests, outputs, totals, strict=True):
+                0, positions, log_probs.double())
+            if next_log_probs is not None:
+                end_tokens = ids[shared_rows, shared_last + 1].unsqueeze(1)  # (K', 1)
+                totals.index_add_(0, shared_rows, next_log_probs[shared].gather(1, end_tokens).squeeze(1).double())
+            for request, output, total in zip(requests, outputs, totals.tolist(), strict=True):  # one sync
                 if request.score:
                     count = len(request.full) - 1
                     output.update(log_probability=total, scored_tokens=count,
                                   perplexity=math.exp(-total / max(count, 1)))
-        ranked = [i for i, request in enumerate(requests) if request.next_token]
-        if ranked:
-            last = torch.tensor([len(requests[i].prefix) - 1 for i in ranked], device=device)  # (K,)
-            log_probs = self.model.log_probs(embeddings[torch.tensor(ranked, device=device), last])  # (K, V)
-            log_probs[:, self._banned.to(device)] = -math.inf
-            values, indices = log_probs.topk(min(max(requests[i].top_k for i in ranked), log_probs.shape[1]))
+        if next_log_probs is not None:
+            next_log_probs[:, self._banned.to(device)] = -math.inf
+            values, indices = next_log_probs.topk(min(max(requests[i].top_k for i in ranked),
+                                                      next_log_probs.shape[1]))
             for i, row_values, row_indices in zip(ranked, values.tolist(), indices.tolist(), strict=True):
                 top_k = requests[i].top_k
                 outputs[i]["next_tokens"] = [{"token": self._token(index), "probability": math.exp(value)}

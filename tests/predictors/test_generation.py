@@ -96,6 +96,21 @@ def test_unseeded_rows_sample_from_the_global_generator():
     assert {draw for step in first for draw in step} == {0, 1, 2}
 
 
+def test_unseeded_draws_follow_the_probabilities_and_never_take_a_banned_id():
+    """20,000 unseeded rows at once (inverse cumulative distribution): each id's frequency within 4 standard
+    deviations of its probability, after temperature and top-k; banned and cut ids never drawn."""
+    probabilities = torch.tensor([0.0, 0.45, 0.25, 1e-4, 0.2, 0.0999, 0.1])
+    log_probs = probabilities.log().expand(20_000, -1)  # id 0 is banned (-inf)
+    torch.manual_seed(3)
+    for changes, expected in [({}, probabilities / probabilities.sum()),
+                              ({"temperature": 0.5, "top_k": 3}, torch.tensor([0, 0.45, 0.25, 0, 0.2, 0, 0]) ** 2)]:
+        expected = expected / expected.sum()
+        draws = choose_next(log_probs, [{**GENERATE_OPTIONS, **changes}] * 20_000, [None] * 20_000)
+        frequencies = torch.bincount(draws, minlength=7) / 20_000
+        assert bool(((frequencies - expected).abs() <= 4 * (expected * (1 - expected) / 20_000).sqrt()).all())
+        assert bool((frequencies[expected == 0] == 0).all())
+
+
 # --- generation ------------------------------------------------------------------------------------------
 def _rerun_greedy(predictor: LanguageModelPredictor, sentence: str, max_tokens: int) -> List[str]:
     """The oracle: the whole prefix through `contextualize` for every token, one sentence alone."""

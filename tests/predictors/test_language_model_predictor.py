@@ -88,7 +88,8 @@ def test_scores_and_next_tokens_are_the_full_log_probabilities_without_a_batch_t
     model.softmax_loss.scoring_block_size = 3 * num_words  # scoring in chunks of 3 rows: 16 targets, 6 chunks
     with mock.patch.object(model.softmax_loss, "log_probs", wraps=model.softmax_loss.log_probs) as log_probs:
         outputs = predictor.predict_batch_json([{"sentence": sentence, "top_k": 3} for sentence in sentences])
-    assert [call.args[0].shape[0] for call in log_probs.call_args_list] == [3, 3, 3, 3, 3, 1, 4]  # 4: next tokens
+    # 4: the next tokens, which also score each sentence's end token; then the other 12 targets, 3 at a time
+    assert [call.args[0].shape[0] for call in log_probs.call_args_list] == [4, 3, 3, 3, 3]
     with torch.no_grad():  # the oracle: each sentence alone, all its (T, V) log-probabilities
         for sentence, output in zip(sentences, outputs, strict=True):
             full = ["<s>", *sentence.split(), "</s>"]
@@ -105,6 +106,26 @@ def test_scores_and_next_tokens_are_the_full_log_probabilities_without_a_batch_t
             assert [t["token"] for t in output["next_tokens"]] == [model.vocab.get_token_from_index(int(i))
                                                                    for i in indices]
             assert [t["probability"] for t in output["next_tokens"]] == pytest.approx(values.exp().tolist())
+
+
+@pytest.mark.parametrize("end_tokens", [["</s>"], []])
+def test_each_request_of_a_mixed_batch_gets_what_it_would_get_alone(end_tokens):
+    """Scored and ranked, scored only, ranked only: the end token's score shared with the next-token ranking
+    (or, without end tokens, nothing shared) gives every request its own answer."""
+    reader = SimpleLanguageModelingDatasetReader(start_tokens=["<s>"], end_tokens=end_tokens)
+    predictor = LanguageModelPredictor(_language_model(Vocabulary(counter={"tokens": {
+        word: 1 for word in WORDS + ["<s>", "</s>"]}})), reader)
+    inputs = [{"sentence": "a b c", "score": False}, {"sentence": "d e", "next_token": False}, {"sentence": "f"},
+              {"sentence": "g h i j", "top_k": 2}, {"sentence": "b", "score": False, "next_token": False}]
+    together = predictor.predict_batch_json(inputs)
+    for item, output in zip(inputs, together, strict=True):
+        alone = predictor.predict_json(item)
+        assert set(output) == set(alone)
+        if "log_probability" in alone:
+            assert output["log_probability"] == pytest.approx(alone["log_probability"], rel=1e-5)
+            assert output["scored_tokens"] == alone["scored_tokens"] == len(item["sentence"].split()) + len(end_tokens)
+        if "next_tokens" in alone:
+            assert [t["token"] for t in output["next_tokens"]] == [t["token"] for t in alone["next_tokens"]]
 
 
 def test_only_what_is_asked_is_computed():

@@ -1,5 +1,7 @@
 """Incremental steps (`Seq2SeqEncoder.step`): every encoder against a brute-force re-run of `forward`, the states'
 row selection and merging, work proportional to the new positions, and the re-run fallback."""
+from unittest import mock
+
 import pytest
 import torch
 from test_no_peeking import CONFIGS, H_IN
@@ -86,7 +88,7 @@ def test_concatenating_states_with_different_tensors_is_refused():
         concatenate_states([{"hidden": torch.zeros(1, 2)}, {"keys": torch.zeros(1, 2)}])
 
 
-@pytest.mark.parametrize("name, module", [("lstm", "rnn"), ("dense_rnn", "layers.0.rnn"),
+@pytest.mark.parametrize("name, module", [("dense_rnn", "layers.0.rnn"),
                                           ("transformer", "stacks.0.blocks.0.attention.qkv")])
 def test_a_step_computes_only_the_new_positions(name, module):
     """The recurrence / the attention's projections see one position per row per step, not the prefix."""
@@ -98,6 +100,20 @@ def test_a_step_computes_only_the_new_positions(name, module):
         for _ in range(3):
             _, state = encoder.step(torch.randn(2, 1, H_IN), torch.ones(2, 1, dtype=torch.bool), state)
     assert seen == [9, 1, 1, 1]
+
+
+@pytest.mark.parametrize("name, cell", [("lstm", "lstm_cell"), ("gru", "gru_cell")])
+def test_an_rnn_decoding_step_runs_each_layers_cell_once_on_the_new_token(name, cell):
+    """The prompt goes through the fused kernel; a one-token step through each layer's cell (B, H_in) once."""
+    encoder = _build(name)  # 2 layers of 5
+    seen = []
+    encoder.get_submodule("rnn").register_forward_hook(lambda _, inputs, output: seen.append(inputs[0].shape[1]))
+    with torch.no_grad(), mock.patch(f"torch.{cell}", wraps=getattr(torch, cell)) as cells:
+        _, state = encoder.step(torch.randn(2, 9, H_IN), torch.ones(2, 9, dtype=torch.bool))
+        for _ in range(3):
+            _, state = encoder.step(torch.randn(2, 1, H_IN), torch.ones(2, 1, dtype=torch.bool), state)
+    assert seen == [9]
+    assert [tuple(call.args[0].shape) for call in cells.call_args_list] == [(2, H_IN), (2, 5)] * 3
 
 
 def test_the_transformer_cache_holds_every_layers_keys_values_and_the_real_positions():
