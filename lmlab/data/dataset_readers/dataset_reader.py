@@ -70,7 +70,8 @@ class DatasetReader(Registrable):
         a glob pattern ("data/train-*.txt", matches sorted). Checked at once: a missing path is an
         `InputError` naming it.
     Outputs
-        An iterator of `Instance`s, the same ones in the same order on every call.
+        An iterator of `Instance`s, the same ones in the same order on every call. `read_all(file_path)`:
+        all of them at once, as the `InstanceTable` that an in-memory data loader keeps.
     Attributes
         tokenizer: Tokenizer                      splits a text into tokens.
         token_indexers: Dict[str, TokenIndexer]   index the tokens of every text field.

@@ -312,6 +312,18 @@ def test_table_batches_with_workers_and_resumed_mid_epoch(tmp_path):
         assert_same_batches(list(resumed.iter_epoch(2)), epochs[2])
 
 
+def test_a_streaming_loader_counts_the_same_vocabulary_through_its_instances(tmp_path):
+    path, _ = two_files(tmp_path)
+    reader = ContiguousLanguageModelingReader(bptt=5, num_streams=4, cache_directory=str(tmp_path / "cache"))
+    streaming = loader_of(reader, path, batch_size=4, max_instances_in_memory=8)
+    in_memory = loader_of(reader, path, batch_size=4)
+    counts, table_counts = {}, {}
+    streaming.count_vocab_items(counts)  # the default: instance by instance
+    in_memory.count_vocab_items(table_counts)  # the table, as a whole
+    table = reader.read_all(path)
+    assert counts == table_counts and sum(counts["tokens"].values()) == 2 * sum(table.num_tokens(range(len(table))))
+
+
 def test_indexers_that_do_not_index_tokens_alone_get_an_instance_per_window(tmp_path):
     path, texts = two_files(tmp_path)
     framed = SingleIdTokenIndexer(start_tokens=["<s>"])
