@@ -4,7 +4,8 @@ Supported annotations (a closed set, checked when a component is registered):
 `int`, `float`, `bool`, `str`, `Any` (raw JSON), `Literal[...]`, `Optional[X]`, `Union[X, Y]` (tried in
 order), `List[X]`, `Sequence[X]`, `Tuple[X, ...]`, `Tuple[X, Y]`, `Set[X]`, `Dict[str, X]`, any
 `FromParams` class (a `Registrable` base picks its implementation with the `"type"` key, falling
-back to `default_implementation`), and `Lazy[X]`.
+back to `default_implementation`), `Lazy[X]`, and `Annotated[X, Range(...)]` (X with a value constraint,
+e.g. `Probability` from `lmlab.common.constraints`).
 
 Run-time arguments: keyword arguments given to `from_params` go to that object's constructor (and
 must not also appear in the config). The *injectable* names in `INJECTABLE` (`vocab`,
@@ -28,6 +29,7 @@ import json
 import typing
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
+from lmlab.common.constraints import Range
 from lmlab.common.errors import ConfigurationError, LmlabError
 from lmlab.common.lazy import Lazy
 from lmlab.common.params import Params, join_path
@@ -101,6 +103,13 @@ def build(annotation: Any, value: Any, path: str, injected: Dict[str, Any],
         return plain, plain
     if origin is Union:
         return _build_union(args, value, path, injected, explicit, check)
+    if origin is typing.Annotated:
+        built, filled = build(args[0], value, path, injected, explicit, check)
+        for constraint in args[1:]:
+            problem = constraint.check(filled) if isinstance(constraint, Range) else None
+            if problem:
+                raise ConfigurationError(problem, path)
+        return built, filled
     if value is None:
         raise ConfigurationError(f"expected {describe(annotation)}, found null", path)
     if origin is typing.Literal:
@@ -284,7 +293,7 @@ def constructor_parameters(cls: type, constructor_name: Optional[str] = None) ->
     for function in functions:
         signature = inspect.signature(function)
         try:
-            hints = typing.get_type_hints(function)
+            hints = typing.get_type_hints(function, include_extras=True)  # keep Annotated constraints
         except Exception:  # unresolvable forward reference: fall back to the raw annotations
             hints = {}
         has_var_kwargs = False
@@ -316,6 +325,8 @@ def _unsupported(annotation: Any) -> Optional[str]:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if annotation is inspect.Parameter.empty:
         return "(none)"
+    if origin is typing.Annotated:
+        return _unsupported(args[0])
     if annotation in (int, float, bool, str) or annotation is Any or origin is typing.Literal:
         return None
     if origin in (Union, list, collections.abc.Sequence, set, tuple, dict, collections.abc.Mapping, Lazy):
@@ -363,6 +374,9 @@ def describe(annotation: Any) -> str:
         return f"object of {describe(args[1])}" if len(args) == 2 else "object"
     if origin is Lazy:
         return describe(args[0])
+    if origin is typing.Annotated:
+        ranges = [arg.describe() for arg in args[1:] if isinstance(arg, Range)]
+        return " ".join([describe(args[0]), *(f"in {r}" for r in ranges)])
     if origin is typing.Literal:
         return " or ".join(map(repr, args))
     if annotation is Any:

@@ -4,6 +4,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from overrides import overrides
 
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.label_codings import LabelCoding, allowed_transitions, to_spans
 from lmlab.data.vocabulary import Vocabulary
@@ -65,7 +66,7 @@ class CrfTagger(Model):
     def __init__(self, vocab: Vocabulary, text_field_embedder: TextFieldEmbedder,
                  encoder: Optional[Seq2SeqEncoder] = None, label_namespace: str = "labels",
                  label_encoding: Optional[LabelCoding] = None, constrain_crf_decoding: Optional[bool] = None,
-                 dropout: Optional[float] = None, include_start_end_transitions: bool = True,
+                 dropout: Optional[Probability] = None, include_start_end_transitions: bool = True,
                  top_k: Optional[int] = None, layer_selection: Optional[LayerSelection] = None,
                  initializer: Optional[InitializerApplicator] = None,
                  regularizer: Optional[RegularizerApplicator] = None) -> None:

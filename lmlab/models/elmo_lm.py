@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.models.language_model import LanguageModel
 from lmlab.models.model import Model
@@ -133,7 +134,7 @@ class LanguageModelBiLm(BiLm):
 
 
 def elmo_from_archive(archive_file: str, num_output_representations: int = 1, requires_grad: bool = False,
-                      do_layer_norm: bool = False, dropout: float = 0.5, keep_sentence_boundaries: bool = False,
+                      do_layer_norm: bool = False, dropout: Probability = 0.5, keep_sentence_boundaries: bool = False,
                       scalar_mix_parameters: Optional[List[float]] = None, cuda_device: int = -1) -> Elmo:
     """`Elmo` over the bidirectional character LM of an lmlab `model.tar.gz` (path or URL)."""
     from lmlab.models.archival import load_archive

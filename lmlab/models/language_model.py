@@ -4,6 +4,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from overrides import overrides
 
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.lazy import Lazy
 from lmlab.data.vocabulary import Vocabulary
@@ -64,7 +65,8 @@ class LanguageModel(Model):
     default_predictor = "language_model"
 
     def __init__(self, vocab: Vocabulary, text_field_embedder: TextFieldEmbedder, contextualizer: Seq2SeqEncoder,
-                 dropout: Optional[float] = None, num_samples: Optional[int] = None, sparse_embeddings: bool = False,
+                 dropout: Optional[Probability] = None, num_samples: Optional[int] = None,
+                 sparse_embeddings: bool = False,
                  bidirectional: bool = False, softmax_loss: Optional[Lazy[SoftmaxLoss]] = None,
                  tie_embeddings: bool = False, carry_hidden_state: bool = False, target_namespace: str = "tokens",
                  projection_dim: Optional[int] = None, projection_activation: str = "linear",

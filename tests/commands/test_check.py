@@ -52,3 +52,12 @@ def test_a_valid_config_prints_with_every_default_filled_in(tmp_path):
 def test_train_needs_a_serialization_dir_unless_dry_run():
     result = run_lmlab(["train", CONFIG], env=ENV)
     assert result.returncode == 2 and "-s/--serialization-dir" in result.stderr
+
+
+def test_out_of_range_values_are_config_errors_before_anything_is_built(tmp_path):
+    overrides = json.dumps({**NO_DATA, "model.contextualizer.dropout": 1.5, "model.dropout": -0.1})
+    result = run_lmlab(["check", CONFIG, "-o", overrides], env=ENV, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "lmlab: config error at model.contextualizer.dropout: expected a value in [0, 1], found 1.5",
+        "lmlab: config error at model.dropout: expected a value in [0, 1], found -0.1"]

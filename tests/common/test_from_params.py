@@ -4,7 +4,8 @@ from typing import Any, Dict, List, Literal, Optional, Set, Tuple, Union
 import pytest
 
 from lmlab.common import ConfigurationError, FromParams, InputError, Lazy, LmlabError, Params, Registrable, to_params
-from lmlab.common.from_params import validate
+from lmlab.common.constraints import PositiveInt, Probability
+from lmlab.common.from_params import describe, validate
 
 
 class Vocab:
@@ -261,3 +262,26 @@ def test_ext_var_and_override_change_the_built_object(tmp_path, monkeypatch):
     monkeypatch.setenv("LMLAB_TEST_SIZE", "6")
     net = Net.from_params(Params.from_file(str(path), overrides='{"encoder.activation": "tanh", "mode": "mean"}'))
     assert (net.encoder.size, net.shape, net.encoder.activation, net.mode) == (6, (6, 1), "tanh", "mean")
+
+
+class Regularised(FromParams):
+    def __init__(self, dropout: Probability = 0.0, layers: PositiveInt = 1,
+                 rates: Optional[List[Probability]] = None) -> None:
+        self.dropout, self.layers, self.rates = dropout, layers, rates
+
+
+def test_annotated_ranges_are_checked_where_the_value_is_read_by_build_and_validate():
+    built = Regularised.from_params({"dropout": 1, "layers": 3, "rates": [0.0, 0.5]})
+    assert (built.dropout, built.layers, built.rates) == (1.0, 3, [0.0, 0.5])
+    config = {"dropout": 1.5, "layers": 0, "rates": [0.1, -0.2]}
+    expected = ["config error at dropout: expected a value in [0, 1], found 1.5",
+                "config error at layers: expected a value in [1, inf], found 0",
+                "config error at rates[1]: expected a value in [0, 1], found -0.2"]
+    with pytest.raises(ConfigurationError) as built_error:
+        Regularised.from_params(copy.deepcopy(config))
+    with pytest.raises(ConfigurationError) as checked:
+        validate(Regularised, config)
+    assert built_error.value.lines() == checked.value.lines() == expected
+    with pytest.raises(ConfigurationError, match=r'at dropout: expected float, found str "high"'):
+        Regularised.from_params({"dropout": "high"})
+    assert describe(Optional[List[Probability]]) == "list of float in [0, 1] or null"

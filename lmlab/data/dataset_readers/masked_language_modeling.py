@@ -5,6 +5,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import numpy as np
 from overrides import overrides
 
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError, InputError
 from lmlab.data.dataset_readers.dataset_reader import (
     WHITESPACE_TOKENIZER,
@@ -79,7 +80,7 @@ class MaskedLanguageModelingReader(DatasetReader):
     """
 
     def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,
-                 token_indexers: Optional[Dict[str, TokenIndexer]] = None, mask_probability: float = 0.15,
+                 token_indexers: Optional[Dict[str, TokenIndexer]] = None, mask_probability: Probability = 0.15,
                  replace_with_mask: float = 0.8, replace_with_random: float = 0.1,
                  mask_token: str = DEFAULT_MASK_TOKEN, max_sequence_length: Optional[int] = None, seed: int = 13,
                  max_instances: Optional[int] = None) -> None:

@@ -4,6 +4,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.elmo.bilm import BiLm, ElmoBiLm
 from lmlab.modules.elmo.character_encoder import remove_sentence_boundaries
@@ -56,7 +57,7 @@ class Elmo(torch.nn.Module):
         num_output_representations: int,
         requires_grad: bool = False,
         do_layer_norm: bool = False,
-        dropout: float = 0.5,
+        dropout: Probability = 0.5,
         vocab_to_cache: Optional[List[str]] = None,
         keep_sentence_boundaries: bool = False,
         scalar_mix_parameters: Optional[List[float]] = None,

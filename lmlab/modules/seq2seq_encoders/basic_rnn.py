@@ -3,6 +3,7 @@ from typing import List
 
 import torch
 
+from lmlab.common.constraints import Probability
 from lmlab.modules.seq2seq_encoders.rnn_stack import RnnStack, Unit
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 
@@ -36,7 +37,7 @@ class BasicRnn(RnnStack):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, unit: Unit = "lstm",
-                 dropout: float = 0.0, stateful: bool = False, return_all_layers: bool = False) -> None:
+                 dropout: Probability = 0.0, stateful: bool = False, return_all_layers: bool = False) -> None:
         super().__init__(input_size, hidden_size, num_layers, unit, dropout, stateful, return_all_layers)
 
     def _layer_input_size(self, layer: int) -> int:

@@ -3,6 +3,7 @@ from typing import List, Optional, cast
 
 import torch
 
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 from lmlab.modules.util import reverse_padded_rows, zero_padding
@@ -38,7 +39,8 @@ class BidirectionalLmLstm(Seq2SeqEncoder):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, projection_dim: Optional[int] = None,
-                 dropout: float = 0.0, use_skip_connections: bool = False, return_all_layers: bool = False) -> None:
+                 dropout: Probability = 0.0, use_skip_connections: bool = False,
+                 return_all_layers: bool = False) -> None:
         super().__init__()
         if num_layers < 1:
             raise ConfigurationError(f"expected at least 1 layer, found {num_layers}", "num_layers")

@@ -3,6 +3,7 @@ from typing import Optional
 
 import torch
 
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.dense_rnn import DenseRnn
 from lmlab.modules.seq2seq_encoders.rnn_stack import Unit
@@ -35,8 +36,8 @@ class LdRnn(DenseRnn):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, unit: Unit = "lstm",
-                 dropout: float = 0.0, stateful: bool = False, return_all_layers: bool = False,
-                 layer_dropout: float = 0.5) -> None:
+                 dropout: Probability = 0.0, stateful: bool = False, return_all_layers: bool = False,
+                 layer_dropout: Probability = 0.5) -> None:
         if not 0.0 <= layer_dropout < 1.0:
             raise ConfigurationError(f"expected a probability in [0, 1), found {layer_dropout}", "layer_dropout")
         super().__init__(input_size, hidden_size, num_layers, unit, dropout, stateful, return_all_layers)

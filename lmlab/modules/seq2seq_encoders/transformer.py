@@ -13,6 +13,7 @@ from typing import List, Optional, Tuple, cast
 import torch
 from torch.nn import functional as F
 
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder, StepState
 from lmlab.modules.util import reverse_padded_rows, zero_padding
@@ -278,7 +279,7 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
     """One `TransformerStack` per direction, their outputs side by side (a subclass adds "backward")."""
 
     def __init__(self, input_dim: int, num_layers: int = 2, num_heads: int = 4,
-                 feedforward_hidden_dim: Optional[int] = None, dropout: float = 0.1,
+                 feedforward_hidden_dim: Optional[int] = None, dropout: Probability = 0.1,
                  positional_encoding: str = "sinusoidal", max_length: int = 512,
                  return_all_layers: bool = False) -> None:
         super().__init__()

@@ -3,6 +3,7 @@ from typing import Optional, Tuple
 
 import torch
 
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.highway import Highway, activation_function
@@ -43,7 +44,7 @@ class TokenCharactersEncoder(TokenEmbedder):
     def __init__(self, embedding_dim: int, num_filters: int, ngram_filter_sizes: Tuple[int, ...] = (2, 3, 4, 5),
                  num_embeddings: Optional[int] = None, vocab_namespace: str = "token_characters",
                  conv_activation: str = "relu", output_dim: Optional[int] = None, highway_layers: int = 0,
-                 dropout: float = 0.0, vocab: Optional[Vocabulary] = None) -> None:
+                 dropout: Probability = 0.0, vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
         num_embeddings = table_size(num_embeddings, vocab, vocab_namespace)
         if not ngram_filter_sizes or min(ngram_filter_sizes) < 1:

@@ -4,6 +4,7 @@ from typing import Optional
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from lmlab.common.constraints import Probability
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.token_embedders.token_embedder import TokenEmbedder, table_size
 
@@ -32,7 +33,7 @@ class CharacterLstmTokenEmbedder(TokenEmbedder):
     """
 
     def __init__(self, embedding_dim: int, hidden_size: int, num_embeddings: Optional[int] = None,
-                 vocab_namespace: str = "token_characters", dropout: float = 0.0,
+                 vocab_namespace: str = "token_characters", dropout: Probability = 0.0,
                  vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
         num_embeddings = table_size(num_embeddings, vocab, vocab_namespace)

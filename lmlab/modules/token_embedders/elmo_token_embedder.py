@@ -3,6 +3,7 @@ from typing import List, Optional
 
 import torch
 
+from lmlab.common.constraints import Probability
 from lmlab.common.file_utils import cached_path
 from lmlab.modules.elmo.bilm import ElmoBiLm
 from lmlab.modules.elmo.elmo import Elmo
@@ -43,7 +44,7 @@ class ElmoTokenEmbedder(TokenEmbedder):
         archived config reads the two files again, so keep them reachable.
     """
 
-    def __init__(self, options_file: str, weight_file: str, do_layer_norm: bool = False, dropout: float = 0.5,
+    def __init__(self, options_file: str, weight_file: str, do_layer_norm: bool = False, dropout: Probability = 0.5,
                  requires_grad: bool = False, projection_dim: Optional[int] = None,
                  vocab_to_cache: Optional[List[str]] = None, scalar_mix_parameters: Optional[List[float]] = None,
                  stateful: bool = False) -> None:

@@ -11,6 +11,7 @@ from lmlab.common.archive_format import (
     read_weights,
     without_pretrained_files,
 )
+from lmlab.common.constraints import Probability
 from lmlab.common.errors import ArchiveError, ConfigurationError
 from lmlab.common.params import Params
 from lmlab.data.vocabulary import Vocabulary
@@ -122,7 +123,7 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
 
     def __init__(self, forward_archive: str, backward_archive: Optional[str] = None,
                  mode: Literal["concat", "scalar_mix"] = "concat", projection_dim: Optional[int] = None,
-                 dropout: float = 0.0, do_layer_norm: bool = False, vocab_namespace: str = "tokens",
+                 dropout: Probability = 0.0, do_layer_norm: bool = False, vocab_namespace: str = "tokens",
                  lowercase_tokens: bool = False, vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
         if vocab is None:
