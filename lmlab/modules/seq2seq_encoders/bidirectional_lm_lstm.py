@@ -3,7 +3,7 @@ from typing import List, Optional, cast
 
 import torch
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 from lmlab.modules.util import reverse_padded_rows, zero_padding
@@ -38,8 +38,8 @@ class BidirectionalLmLstm(Seq2SeqEncoder):
         `no_peeking()` is True. The state is not carried between batches.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, projection_dim: Optional[int] = None,
-                 dropout: Probability = 0.0, use_skip_connections: bool = False,
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: int = 1,
+                 projection_dim: Optional[int] = None, dropout: Probability = 0.0, use_skip_connections: bool = False,
                  return_all_layers: bool = False) -> None:
         super().__init__()
         if num_layers < 1:

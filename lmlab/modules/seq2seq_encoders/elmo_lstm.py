@@ -3,7 +3,7 @@ from typing import Optional
 
 import torch
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.elmo.bilm import ElmoLstm
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
@@ -42,7 +42,7 @@ class ElmoLstmSeq2SeqEncoder(Seq2SeqEncoder):
         writes them out directly.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, projection_dim: int, num_layers: int = 2,
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, projection_dim: int, num_layers: int = 2,
                  cell_clip: Optional[float] = 3.0, proj_clip: Optional[float] = 3.0,
                  use_skip_connections: bool = True, return_all_layers: bool = False,
                  dropout: Probability = 0.0) -> None:

@@ -3,7 +3,7 @@ from typing import Optional
 
 import torch
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.dense_rnn import DenseRnn
 from lmlab.modules.seq2seq_encoders.rnn_stack import Unit
@@ -35,7 +35,7 @@ class LdRnn(DenseRnn):
         layer, which is what lets pruning remove layers afterwards. In `eval()` nothing is dropped.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, unit: Unit = "lstm",
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: int = 1, unit: Unit = "lstm",
                  dropout: Probability = 0.0, stateful: bool = False, return_all_layers: bool = False,
                  layer_dropout: Probability = 0.5) -> None:
         if not 0.0 <= layer_dropout < 1.0:

@@ -4,7 +4,7 @@ from typing import Any, Optional, Tuple
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder, StepState
 from lmlab.modules.util import zero_padding
@@ -43,8 +43,8 @@ class _RecurrentEncoder(Seq2SeqEncoder):
 
     _rnn_class: type = torch.nn.LSTM
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
-                 dropout: Probability = 0.0, stateful: bool = False) -> None:
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: Probability = 0.0, stateful: bool = False) -> None:
         super().__init__()
         if stateful and bidirectional:
             raise ConfigurationError("a bidirectional encoder cannot carry state (stateful=true needs "
