@@ -1,12 +1,15 @@
 """Serving under load: `lmlab serve` with micro-batching vs batch-1 serving, on loopback.
 
     python benchmarks/serve_load.py [--archive model.tar.gz] [--clients 32] [--seconds 30]
-                                    [--max-batch-size 32] [--max-wait-ms 5]
+                                    [--max-batch-size 32] [--max-wait-ms 5] [--threads N]
 
 Starts `lmlab serve` twice (micro-batching with --max-batch-size, then --max-batch-size 1), and each time
 runs `--clients` concurrent clients for `--seconds`: each sends POST /predict (a 20-token prompt from
 the validation text, sentence score and top-5 next words), waits for the answer, and sends the next.
-Prints requests/s, p50/p99 latency and the mean batch size (from /metrics) for both, and the ratio.
+Prints requests/s, p50/p99 latency, and from the server's /metrics the mean batch size, the share of the
+time the model was computing ("model busy": near 1 means the model, not HTTP, limits the rate) and the
+model's milliseconds per request, for both, and the ratio. --threads sets the servers' torch threads
+(OMP_NUM_THREADS), the same for both; by default torch's own choice (all cores).
 Target (issue 12): micro-batching >= 3x the requests/s of batch-1 serving at 32 clients, p99 < 1 s,
 for the WikiText-2 LSTM on a CPU.
 
@@ -26,7 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import httpx
 import torch
@@ -69,10 +72,12 @@ def prompts(text: Path, count: int = 512) -> List[str]:
     return [" ".join(words[i:i + PROMPT_TOKENS]) for i in range(0, step * count, step)][:count]
 
 
-def start_server(archive: Path, max_batch_size: int, max_wait_ms: float) -> Tuple[subprocess.Popen, str]:
+def start_server(archive: Path, max_batch_size: int, max_wait_ms: float,
+                 threads: Optional[int]) -> Tuple[subprocess.Popen, str]:
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     server = subprocess.Popen([sys.executable, "-m", "lmlab", "serve", str(archive), "--port", "0",
                                "--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms)],
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True, env=env)
     assert server.stderr is not None
     for line in server.stderr:
         found = re.search(r"serving .* at (http://[\d.]+:\d+)/", line)
@@ -112,25 +117,29 @@ async def load(url: str, bodies: List[Dict], clients: int, seconds: float) -> Li
     return latencies
 
 
-def mean_batch_size(url: str) -> float:
+def model_metrics(url: str) -> Dict[str, float]:
+    """The server's totals of model calls: items, calls and seconds (from /metrics)."""
     values = {sample.name: sample.value for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
               for sample in family.samples}
-    return values["lmlab_batch_size_sum"] / max(values["lmlab_batch_size_count"], 1)
+    return {"items": values["lmlab_batch_size_sum"], "calls": values["lmlab_batch_size_count"],
+            "seconds": values["lmlab_batch_seconds_sum"]}
 
 
 def run_mode(archive: Path, bodies: List[Dict], max_batch_size: int, args: argparse.Namespace) -> Dict[str, float]:
-    server, url = start_server(archive, max_batch_size, args.max_wait_ms)
+    server, url = start_server(archive, max_batch_size, args.max_wait_ms, args.threads)
     try:
         asyncio.run(load(url, bodies, args.clients, min(2.0, args.seconds)))  # warm-up, not counted
+        start = model_metrics(url)
         before = time.perf_counter()
         latencies = asyncio.run(load(url, bodies, args.clients, args.seconds))
         elapsed = time.perf_counter() - before
-        batch = mean_batch_size(url)
+        model = {name: value - start[name] for name, value in model_metrics(url).items()}
     finally:
         stop_server(server)
     cuts = statistics.quantiles(latencies, n=100)
     return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50": cuts[49], "p99": cuts[98],
-            "batch": batch}
+            "batch": model["items"] / max(model["calls"], 1), "busy": model["seconds"] / elapsed,
+            "model_ms": 1000 * model["seconds"] / max(model["items"], 1)}
 
 
 def main() -> None:
@@ -140,6 +149,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, help="torch threads of the servers (default: torch's)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lmlab-serve-load"))
     args = parser.parse_args()
 
@@ -149,15 +159,17 @@ def main() -> None:
     else:
         archive, text = default_archive(args.workdir)
     bodies = [{"sentence": prompt, "top_k": 5} for prompt in prompts(text)]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; serving {archive}")
+    threads = args.threads or torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} server threads, {os.cpu_count()} CPUs; serving {archive}")
     print(f"{args.clients} clients x {args.seconds:g} s, POST /predict ({PROMPT_TOKENS}-token prompt, score + top-5)")
     results = {}
     for name, size in ((f"micro-batching (max {args.max_batch_size})", args.max_batch_size), ("batch 1", 1)):
         results[name] = run_mode(archive, bodies, size, args)
-    print(f"\n{'mode':<28}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'mean batch':>12}")
+    print(f"\n{'mode':<28}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'mean batch':>12}"
+          f"{'model busy':>12}{'model ms/req':>14}")
     for name, r in results.items():
         print(f"{name:<28}{r['requests']:>10d}{r['rps']:>10.1f}{1000 * r['p50']:>10.1f}{1000 * r['p99']:>10.1f}"
-              f"{r['batch']:>12.1f}")
+              f"{r['batch']:>12.1f}{r['busy']:>12.2f}{r['model_ms']:>14.2f}")
     batched, single = results.values()
     print(f"\nratio micro-batching / batch 1: {batched['rps'] / single['rps']:.2f}x requests/s "
           f"(target >= 3x, p99 < 1000 ms)")

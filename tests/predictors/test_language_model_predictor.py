@@ -84,12 +84,14 @@ def test_scores_and_next_tokens_are_the_full_log_probabilities_without_a_batch_t
     model = _language_model(Vocabulary(counter={"tokens": {word: 1 for word in WORDS + ["<s>", "</s>"]}}))
     sentences = ["a b c d e f", "g", "h i j", "b a"]
     predictor = LanguageModelPredictor(model, reader)
-    num_words = model.vocab.get_vocab_size("tokens")
-    model.softmax_loss.scoring_block_size = 3 * num_words  # scoring in chunks of 3 rows: 16 targets, 6 chunks
-    with mock.patch.object(model.softmax_loss, "log_probs", wraps=model.softmax_loss.log_probs) as log_probs:
+    softmax = model.softmax_loss
+    with mock.patch.object(softmax, "log_probs", wraps=softmax.log_probs) as log_probs, \
+            mock.patch.object(softmax, "target_log_probs", wraps=softmax.target_log_probs) as target_log_probs:
         outputs = predictor.predict_batch_json([{"sentence": sentence, "top_k": 3} for sentence in sentences])
-    # 4: the next tokens, which also score each sentence's end token; then the other 12 targets, 3 at a time
-    assert [call.args[0].shape[0] for call in log_probs.call_args_list] == [4, 3, 3, 3, 3]
+    # one (4, V) block: the next tokens, which also score each sentence's end token; the other 12 targets are
+    # scored without any (N, V) block
+    assert [call.args[0].shape[0] for call in log_probs.call_args_list] == [4]
+    assert [call.args[1].shape for call in target_log_probs.call_args_list] == [(12,)]
     with torch.no_grad():  # the oracle: each sentence alone, all its (T, V) log-probabilities
         for sentence, output in zip(sentences, outputs, strict=True):
             full = ["<s>", *sentence.split(), "</s>"]
