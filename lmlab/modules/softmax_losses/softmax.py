@@ -4,6 +4,7 @@ from typing import Optional
 import torch
 from torch.nn import functional as F
 
+from lmlab.modules.softmax_losses.linear_cross_entropy import linear_cross_entropy
 from lmlab.modules.softmax_losses.softmax_loss import SoftmaxLoss
 
 
@@ -24,7 +25,8 @@ class FullSoftmaxLoss(SoftmaxLoss):
     Attributes
         weight: (V, D) Parameter, normal(0, 1/sqrt(D)) at start;  bias: (V,) Parameter (zeros) or None.
     Notes
-        Costs O(N * V * D) time and an (N, V) logits tensor: use "sampled_softmax" for large V.
+        Costs O(N * V * D) time and one (N, V) logits tensor, which the backward pass turns into their
+        gradient in place (`linear_cross_entropy`): use "sampled_softmax" or "adaptive_softmax" for large V.
     """
 
     def __init__(self, num_words: int, embedding_dim: int, bias: bool = True) -> None:
@@ -42,8 +44,7 @@ class FullSoftmaxLoss(SoftmaxLoss):
                 self.bias.zero_()
 
     def forward(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = F.linear(embeddings, self.weight, self.bias)  # (N, V)
-        return F.cross_entropy(logits, targets, reduction="sum")
+        return linear_cross_entropy(embeddings, self.weight, self.bias, targets)  # one (N, V) buffer
 
     def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(F.linear(embeddings, self.weight, self.bias), dim=-1)  # (..., V)
