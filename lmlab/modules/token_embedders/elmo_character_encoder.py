@@ -56,8 +56,5 @@ class ElmoCharacterEncoderTokenEmbedder(TokenEmbedder):
         if ids.dim() != 3 or ids.size(-1) != MAX_WORD_LENGTH:
             raise ValueError(f"expected ELMo character ids of shape (B, T, {MAX_WORD_LENGTH}), "
                              f"found {tuple(ids.shape)}")
-        batch_size, timesteps, _ = ids.shape
-        encoded = self.character_encoder.encode_char_ids(ids.reshape(-1, MAX_WORD_LENGTH))  # (B * T, P)
-        encoded = encoded.view(batch_size, timesteps, -1)  # (B, T, P)
-        is_token = (ids > 0).any(dim=-1, keepdim=True)  # (B, T, 1)
-        return encoded * is_token.to(encoded.dtype)
+        is_token = (ids > 0).any(dim=-1)  # (B, T)
+        return self.character_encoder.encode_tokens(ids, is_token)[0]  # (B, T, P): padding never encoded

@@ -39,3 +39,18 @@ def test_bad_configs_are_located():
         TokenEmbedder.from_params({**CONFIG, "filters": []})
     with pytest.raises(ConfigurationError, match="activation"):
         TokenEmbedder.from_params({**CONFIG, "activation": "gelu"})
+
+
+def test_padding_slots_never_reach_the_character_cnn(monkeypatch):
+    torch.manual_seed(0)
+    embedder = TokenEmbedder.from_params(dict(CONFIG))
+    encoder = embedder.character_encoder
+    ids = batch_to_ids([["a", "long", "sentence", "here", "."], ["short"], ["two", "words"]])  # (3, 5, 50)
+    expected = torch.stack([torch.cat([encoder.encode_char_ids(row[:n]), torch.zeros(5 - n, 5)])
+                            for row, n in zip(ids, (5, 1, 2), strict=True)])
+    rows = []
+    encode = encoder.encode_char_ids
+    monkeypatch.setattr(encoder, "encode_char_ids", lambda char_ids: rows.append(len(char_ids)) or encode(char_ids))
+    output = embedder(ids)
+    assert rows == [8]  # the 8 real tokens of the 15 slots, in one pass
+    torch.testing.assert_close(output, expected, atol=1e-6, rtol=1e-6)
