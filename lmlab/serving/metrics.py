@@ -5,7 +5,8 @@ several apps (tests do) and `/metrics` shows only its own app. Names:
 
     lmlab_requests_total{endpoint}                 requests answered
     lmlab_request_errors_total{endpoint,status}    of which 4xx/5xx (and streams that failed midway, as 500)
-    lmlab_request_latency_seconds{endpoint}        histogram, from the request's arrival to its last byte
+    lmlab_request_latency_seconds{endpoint}        histogram, from the request's arrival to its last byte (buckets
+                                                   every 100-200 ms up to 1 s, so a p99 target can be read off)
     lmlab_batch_size                               histogram of items per model call
     lmlab_batch_seconds                            histogram of the model call's duration
     lmlab_generated_tokens_total                   tokens sent by streamed /generate
@@ -24,6 +25,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 REQUEST_ID_HEADER = "x-request-id"
 
 
@@ -36,7 +38,7 @@ class ServerMetrics:
         self.errors = Counter("lmlab_request_errors", "Requests answered with an error status",
                               ["endpoint", "status"], registry=self.registry)
         self.latency = Histogram("lmlab_request_latency_seconds", "Time from a request's arrival to its last byte",
-                                 ["endpoint"], registry=self.registry)
+                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.batch_size = Histogram("lmlab_batch_size", "Items per model call", buckets=BATCH_SIZE_BUCKETS,
                                     registry=self.registry)
         self.batch_seconds = Histogram("lmlab_batch_seconds", "Duration of a model call", registry=self.registry)

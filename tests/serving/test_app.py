@@ -276,6 +276,10 @@ def test_health_info_page_docs_and_metrics(serve):
         assert response.headers["content-type"].startswith("text/plain")
         assert metric(client, "lmlab_requests_total", endpoint="/predict") == 2
         assert metric(client, "lmlab_request_latency_seconds_count", endpoint="/predict") == 2
+        # buckets fine enough to read a latency target off: every 100-200 ms up to a second
+        bounds = {float(sample.labels["le"]) for family in text_string_to_metric_families(response.text)
+                  for sample in family.samples if sample.name == "lmlab_request_latency_seconds_bucket"}
+        assert {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0} <= bounds
         assert metric(client, "lmlab_requests_total", endpoint="other") == 2  # /static/page.js, /nowhere
         assert metric(client, "lmlab_batch_seconds_count") == 2
 
