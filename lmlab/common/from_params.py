@@ -27,7 +27,7 @@ import collections.abc
 import inspect
 import json
 import typing
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, TypeGuard, TypeVar, Union
 
 from lmlab.common.constraints import Range
 from lmlab.common.errors import ConfigurationError, LmlabError
@@ -119,7 +119,7 @@ def build(annotation: Any, value: Any, path: str, injected: Dict[str, Any],
     if origin is Lazy:
         params = _expect_params(value, annotation, path)
         if check:  # what `construct` will read, given the run-time arguments its base class declares
-            run_time = dict.fromkeys(getattr(args[0], "run_time_arguments", ()))
+            run_time = dict.fromkeys(args[0].run_time_arguments if _is_from_params(args[0]) else ())
             return build(args[0], params, path, injected, run_time, check)
         return Lazy(args[0], params, injected), params.as_dict()
     if origin in (list, collections.abc.Sequence, set, tuple):
@@ -209,7 +209,7 @@ def _build_object(cls: type, params: Params, path: str, injected: Dict[str, Any]
     chosen: type = cls
     constructor_name: Optional[str] = None
     filled: Dict[str, Any] = {}
-    if issubclass(cls, Registrable) and cls in Registrable._registry:
+    if issubclass(cls, Registrable) and cls.is_registry_base():
         type_name = params.pop("type", cls.default_implementation)
         if type_name is None:
             raise ConfigurationError(
@@ -313,7 +313,7 @@ def check_constructor(cls: type, constructor_name: Optional[str] = None) -> None
     """Fail at registration when a config-settable argument has an annotation we cannot build."""
     if _overrides_from_params(cls):
         return
-    run_time = set(INJECTABLE) | set(getattr(cls, "run_time_arguments", ()))
+    run_time = set(INJECTABLE) | set(cls.run_time_arguments if _is_from_params(cls) else ())
     for name, (annotation, default) in constructor_parameters(cls, constructor_name).items():
         problem = _unsupported(annotation)
         if problem and default is inspect.Parameter.empty and name not in run_time:
@@ -417,6 +417,10 @@ def _is_json(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _is_from_params(annotation: Any) -> TypeGuard[Type[FromParams]]:
+    return isinstance(annotation, type) and issubclass(annotation, FromParams)
 
 
 def _overrides_from_params(cls: type) -> bool:

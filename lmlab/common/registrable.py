@@ -36,6 +36,11 @@ class Registrable(FromParams):
             Registrable._registry.setdefault(cls, {})
 
     @classmethod
+    def is_registry_base(cls) -> bool:
+        """True for a class that owns a registry (its config picks an implementation with "type")."""
+        return cls in Registrable._registry
+
+    @classmethod
     def registry_base(cls) -> Optional[Type["Registrable"]]:
         """The class owning the registry `cls` belongs to (the nearest direct `Registrable` child)."""
         return next((klass for klass in cls.__mro__ if klass in Registrable._registry), None)
