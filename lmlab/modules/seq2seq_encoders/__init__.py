@@ -8,8 +8,9 @@ from lmlab.modules.seq2seq_encoders.ld_rnn import LdRnn
 from lmlab.modules.seq2seq_encoders.lstm import GruSeq2SeqEncoder, LstmSeq2SeqEncoder
 from lmlab.modules.seq2seq_encoders.rnn_stack import RnnLayer, RnnStack
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from lmlab.modules.seq2seq_encoders.stateful_encoder import StatefulEncoder
 from lmlab.modules.seq2seq_encoders.transformer import CausalTransformerEncoder, TransformerStack
 
 __all__ = ["BasicRnn", "BidirectionalLmLstm", "BidirectionalLmTransformer", "CausalTransformerEncoder", "DenseRnn",
            "ElmoLstmSeq2SeqEncoder", "GruSeq2SeqEncoder", "LdRnn", "LstmSeq2SeqEncoder", "RnnLayer", "RnnStack",
-           "Seq2SeqEncoder", "TransformerStack"]
+           "Seq2SeqEncoder", "StatefulEncoder", "TransformerStack"]

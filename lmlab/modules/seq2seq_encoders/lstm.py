@@ -7,6 +7,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from lmlab.common.constraints import PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder, StepState
+from lmlab.modules.seq2seq_encoders.stateful_encoder import StatefulEncoder
 from lmlab.modules.util import zero_padding
 
 _DOC = """Stacked {cell} over a padded batch; forward-only unless `bidirectional`.
@@ -38,14 +39,14 @@ _DOC = """Stacked {cell} over a padded batch; forward-only unless `bidirectional
     """
 
 
-class _RecurrentEncoder(Seq2SeqEncoder):
+class _RecurrentEncoder(StatefulEncoder):
     """One implementation of "lstm" and "gru", parameterised by the torch module class `_rnn_class`."""
 
     _rnn_class: type = torch.nn.LSTM
 
     def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: int = 1,
                  bidirectional: bool = False, dropout: Probability = 0.0, stateful: bool = False) -> None:
-        super().__init__()
+        super().__init__(stateful)
         if stateful and bidirectional:
             raise ConfigurationError("a bidirectional encoder cannot carry state (stateful=true needs "
                                      "bidirectional=false)", "stateful")
@@ -55,9 +56,7 @@ class _RecurrentEncoder(Seq2SeqEncoder):
         self.bidirectional = bidirectional
         self.rnn = self._rnn_class(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                                    dropout=dropout, batch_first=True)
-        self._stateful = stateful
-        # carried state: (S, L*D, B, H) with S = 2 (h, c) for an LSTM and 1 for a GRU, or None
-        self._state: Optional[torch.Tensor] = None
+        # a carried state is (S, L*D, B, H) with S = 2 (h, c) for an LSTM and 1 for a GRU
 
     def reset_parameters(self) -> None:
         self.rnn.reset_parameters()
@@ -78,32 +77,6 @@ class _RecurrentEncoder(Seq2SeqEncoder):
     def supports_state(self) -> bool:
         return not self.bidirectional
 
-    def set_stateful(self, flag: bool) -> None:
-        super().set_stateful(flag)
-        self._stateful = flag
-
-    def is_stateful(self) -> bool:
-        return self._stateful
-
-    def reset_states(self) -> None:
-        self._state = None
-
-    def get_extra_state(self) -> Any:
-        return self._state if self._state is not None else torch.empty(0)
-
-    def set_extra_state(self, state: Any) -> None:
-        self._state = state.detach().clone() if isinstance(state, torch.Tensor) and state.numel() > 0 else None
-
-    # --- forward ---------------------------------------------------------------------------------
-    def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
-        initial = None
-        if self._stateful and self._state is not None and self._state.shape[2] == inputs.shape[0]:
-            initial = self._state.to(device=inputs.device, dtype=inputs.dtype)  # (S, L*D, B, H)
-        output, final = self._run(inputs, mask, initial)
-        if self._stateful:
-            self._state = final.detach()
-        return output
-
     # --- incremental steps -----------------------------------------------------------------------
     def can_step(self) -> bool:
         return not self.bidirectional
@@ -118,7 +91,7 @@ class _RecurrentEncoder(Seq2SeqEncoder):
                 and bool(mask.all()):
             output, final = self._cell_step(inputs[:, 0], initial)  # a decoding step: one token in every row
         else:
-            output, final = self._run(inputs, mask, initial)
+            output, final = self.run(inputs, mask, initial)
         return output, {"hidden": final.permute(2, 0, 1, 3)}  # (B, S, L, H)
 
     def _cell_step(self, inputs: torch.Tensor, initial: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -137,8 +110,8 @@ class _RecurrentEncoder(Seq2SeqEncoder):
             layer_input = h
         return layer_input.unsqueeze(1), torch.stack(finals, dim=1)  # (B, 1, H), (S, L, B, H)
 
-    def _run(self, inputs: torch.Tensor, mask: torch.Tensor,
-             initial: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def run(self, inputs: torch.Tensor, mask: torch.Tensor,
+            initial: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """(output (B, T, D*H) with zeros at padding, final state (S, L*D, B, H)) from `initial` (None: zeros);
         a row without tokens keeps its initial state."""
         batch_size, timesteps, _ = inputs.shape
@@ -165,7 +138,7 @@ class _RecurrentEncoder(Seq2SeqEncoder):
         return (state[0].contiguous(), state[1].contiguous()) if state.shape[0] == 2 else state[0].contiguous()
 
     def extra_repr(self) -> str:
-        return f"stateful={self._stateful}"
+        return f"stateful={self.is_stateful()}"
 
 
 @Seq2SeqEncoder.register("lstm")

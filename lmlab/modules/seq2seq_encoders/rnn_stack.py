@@ -4,13 +4,14 @@ A stack is a list of single-layer recurrent units (`RnnLayer`), each with an exp
 per-layer gates and carried state. The three registered encoders differ only in what layer l reads
 (the layer below, or the input and every layer below) and what the stack outputs.
 """
-from typing import Any, List, Literal, Optional, Tuple, cast
+from typing import List, Literal, Optional, Tuple, cast
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lmlab.common.errors import ConfigurationError
-from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder, StepState
+from lmlab.modules.seq2seq_encoders.seq2seq_encoder import StepState
+from lmlab.modules.seq2seq_encoders.stateful_encoder import StatefulEncoder
 from lmlab.modules.util import zero_padding
 
 Unit = Literal["lstm", "gru"]
@@ -80,7 +81,7 @@ class RnnLayer(torch.nn.Module):
         return f"unit={self.unit!r}"
 
 
-class RnnStack(Seq2SeqEncoder):
+class RnnStack(StatefulEncoder):
     """Base of the stacked recurrent encoders: layers, gates, dropout, carried state and the forward loop.
 
     Not registered. Subclasses say what layer l reads (`_layer_input_size`, `_layer_input`) and what the
@@ -115,7 +116,7 @@ class RnnStack(Seq2SeqEncoder):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, unit: Unit, dropout: float,
                  stateful: bool, return_all_layers: bool) -> None:
-        super().__init__()
+        super().__init__(stateful)
         if num_layers < 1:
             raise ConfigurationError(f"expected at least 1 layer, found {num_layers}", "num_layers")
         if not 0.0 <= dropout < 1.0:
@@ -129,8 +130,7 @@ class RnnStack(Seq2SeqEncoder):
         self.layers = torch.nn.ModuleList(RnnLayer(unit, self._layer_input_size(layer), hidden_size)
                                           for layer in range(num_layers))
         self.register_buffer("gates", torch.ones(num_layers))
-        self._stateful = stateful
-        self._state: Optional[torch.Tensor] = None  # (L, S, B, H) or None
+        # a carried state is (L, S, B, H)
 
     # --- what subclasses define ------------------------------------------------------------------
     def _layer_input_size(self, layer: int) -> int:
@@ -179,25 +179,6 @@ class RnnStack(Seq2SeqEncoder):
     def no_peeking(self) -> bool:
         return True
 
-    def supports_state(self) -> bool:
-        return True
-
-    def set_stateful(self, flag: bool) -> None:
-        super().set_stateful(flag)
-        self._stateful = flag
-
-    def is_stateful(self) -> bool:
-        return self._stateful
-
-    def reset_states(self) -> None:
-        self._state = None
-
-    def get_extra_state(self) -> Any:
-        return self._state if self._state is not None else torch.empty(0)
-
-    def set_extra_state(self, state: Any) -> None:
-        self._state = state.detach().clone() if isinstance(state, torch.Tensor) and state.numel() > 0 else None
-
     def can_step(self) -> bool:
         return True
 
@@ -209,15 +190,6 @@ class RnnStack(Seq2SeqEncoder):
         return output, {"hidden": final.permute(2, 0, 1, 3)}  # (B, L, S, H)
 
     # --- forward -----------------------------------------------------------------------------------
-    def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
-        state = None
-        if self._stateful and self._state is not None and self._state.shape[2] == inputs.shape[0]:
-            state = self._state.to(device=inputs.device, dtype=inputs.dtype)
-        output, final = self.run(inputs, mask, state)
-        if self._stateful:
-            self._state = final.detach()
-        return output
-
     def run(self, inputs: torch.Tensor, mask: torch.BoolTensor,
             state: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """(output as `forward` returns it, final state (L, S, B, H)) starting from `state` (L, S, B, H),
@@ -258,4 +230,4 @@ class RnnStack(Seq2SeqEncoder):
         return torch.where((lengths > 0).view(1, 1, batch_size, 1), final, previous)
 
     def extra_repr(self) -> str:
-        return f"unit={self.unit!r}, stateful={self._stateful}, return_all_layers={self.return_all_layers}"
+        return f"unit={self.unit!r}, stateful={self.is_stateful()}, return_all_layers={self.return_all_layers}"
