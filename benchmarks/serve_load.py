@@ -1,7 +1,7 @@
 """Serving under load: `lmlab serve` with micro-batching vs batch-1 serving, on loopback.
 
     python benchmarks/serve_load.py [--archive model.tar.gz] [--clients 32] [--seconds 30]
-                                    [--max-batch-size 32] [--max-wait-ms 5] [--threads N]
+                                    [--max-batch-size 32] [--max-wait-ms 5] [--threads N] [--client raw|httpx]
 
 Starts `lmlab serve` twice (micro-batching with --max-batch-size, then --max-batch-size 1), and each time
 runs `--clients` concurrent clients for `--seconds`: each sends POST /predict (a 20-token prompt from
@@ -18,10 +18,13 @@ for the WikiText-2 LSTM on a CPU.
 Without --archive: the WikiText-2 LSTM of configs/lm/wikitext2_lstm.jsonnet (full training vocabulary,
 33k words; WIKITEXT2_DIR or ../shared) trained for a few batches only, since throughput does not depend
 on the weights (cached in --workdir); without the corpus, the tiny fixture LM. The clients run in this
-process and share the CPU with the server: on a small machine the figures include their cost.
+process and share the CPU with the server: on a small machine the figures include their cost, which grows
+with the rate, so the clients speak HTTP/1.1 by hand (`RawConnection`; --client httpx for httpx, which
+costs about as much CPU per request as the model does).
 """
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -94,30 +97,65 @@ def stop_server(server: subprocess.Popen) -> None:
     server.communicate(timeout=120)
 
 
-async def load(url: str, bodies: List[Dict], clients: int, seconds: float) -> List[float]:
-    """Latencies (s) of the requests `clients` closed-loop clients complete in `seconds`."""
+async def load(url: str, bodies: List[Dict], clients: int, seconds: float, client: str = "raw") -> List[float]:
+    """Latencies (s) of the requests `clients` closed-loop clients complete in `seconds`, each client on its own
+    keep-alive connection, through `client`: "raw" (HTTP/1.1 written and read by hand) or "httpx"."""
     latencies: List[float] = []
     failures = 0
     deadline = time.perf_counter() + seconds
+    payloads = [json.dumps(body).encode() for body in bodies]
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as pool:
 
         async def one_client(offset: int) -> None:
             nonlocal failures
             i = offset
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                response = await client.post("/predict", json=bodies[i % len(bodies)])
-                if response.status_code == 200:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    failures += 1
-                i += clients
+            async with contextlib.AsyncExitStack() as stack:
+                connection = await stack.enter_async_context(RawConnection(url)) if client == "raw" else None
+                while time.perf_counter() < deadline:
+                    started = time.perf_counter()
+                    payload = payloads[i % len(payloads)]
+                    if connection is not None:
+                        status = await connection.post(payload)
+                    else:
+                        status = (await pool.post("/predict", content=payload,
+                                                  headers={"content-type": "application/json"})).status_code
+                    if status == 200:
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        failures += 1
+                    i += clients
 
         await asyncio.gather(*(one_client(k) for k in range(clients)))
     if failures:
         print(f"  warning: {failures} requests failed")
     return latencies
+
+
+class RawConnection:
+    """POST /predict on one keep-alive connection, HTTP/1.1 written and read by hand: a small fraction of an
+    HTTP library's CPU cost per request (httpx spends about as much CPU on a request as the model here, and
+    the clients share the CPU with the server)."""
+
+    def __init__(self, url: str) -> None:
+        self.host, self.port = url.removeprefix("http://").split(":")
+        self.head = f"POST /predict HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+
+    async def __aenter__(self) -> "RawConnection":
+        self.reader, self.writer = await asyncio.open_connection(self.host, int(self.port))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+    async def post(self, body: bytes) -> int:
+        """The status of POST /predict with `body` (the response is read whole)."""
+        self.writer.write(f"{self.head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        headers = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        length = next(int(line.split(":", 1)[1]) for line in headers if line.lower().startswith("content-length:"))
+        await self.reader.readexactly(length)
+        return int(headers[0].split()[1])
 
 
 def server_metrics(url: str) -> Dict[str, float]:
@@ -148,10 +186,10 @@ def histogram_quantile(quantile: float, totals: Dict[str, float]) -> float:
 def run_mode(archive: Path, bodies: List[Dict], max_batch_size: int, args: argparse.Namespace) -> Dict[str, float]:
     server, url = start_server(archive, max_batch_size, args.max_wait_ms, args.threads)
     try:
-        asyncio.run(load(url, bodies, args.clients, min(2.0, args.seconds)))  # warm-up, not counted
+        asyncio.run(load(url, bodies, args.clients, min(2.0, args.seconds), args.client))  # warm-up, not counted
         start = server_metrics(url)
         before = time.perf_counter()
-        latencies = asyncio.run(load(url, bodies, args.clients, args.seconds))
+        latencies = asyncio.run(load(url, bodies, args.clients, args.seconds, args.client))
         elapsed = time.perf_counter() - before
         totals = {name: value - start.get(name, 0.0) for name, value in server_metrics(url).items()}
     finally:
@@ -170,6 +208,8 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--threads", type=int, help="torch threads of the servers (default: torch's)")
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw",
+                        help="how the clients speak HTTP (default raw: hand-written HTTP/1.1, cheapest on the CPU)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lmlab-serve-load"))
     args = parser.parse_args()
 
