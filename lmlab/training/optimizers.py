@@ -11,6 +11,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
+from torch.optim.adam import adam
 
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.registrable import Registrable
@@ -40,6 +41,14 @@ def make_parameter_groups(model_parameters: List[Tuple[str, torch.nn.Parameter]]
     return result
 
 
+def fused_kernel_applies(groups: List[Dict[str, Any]]) -> bool:
+    """Whether torch's fused Adam/AdamW kernel can update every parameter of `groups`: floating point, on the
+    CPU or a CUDA device. It makes one pass over each parameter and its two moments per step instead of about
+    seven (the default on the CPU is the per-tensor loop): at 33k x 200 on one CPU thread, 17 ms instead of
+    105 ms per step for two such matrices. Its results differ from the loop's by rounding (~1 ulp)."""
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for group in groups for p in group["params"])
+
+
 class Optimizer(Registrable):
     """A `torch.optim.Optimizer` built from a config (mixin: implementations also subclass the torch class).
 
@@ -55,26 +64,26 @@ class Optimizer(Registrable):
 
 @Optimizer.register("adam")
 class AdamOptimizer(Optimizer, torch.optim.Adam):
-    """torch.optim.Adam. Inputs: model_parameters. Outputs: an optimizer."""
+    """torch.optim.Adam (fused kernel, see `fused_kernel_applies`). Inputs: model_parameters. Outputs: an optimizer."""
 
     def __init__(self, model_parameters: List[Tuple[str, torch.nn.Parameter]], parameter_groups: ParameterGroups = None,
                  lr: float = 0.001, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-08,
                  weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        super().__init__(make_parameter_groups(model_parameters, parameter_groups), lr=lr, betas=betas, eps=eps,
-                         weight_decay=weight_decay, amsgrad=amsgrad)
+        groups = make_parameter_groups(model_parameters, parameter_groups)
+        super().__init__(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         fused=fused_kernel_applies(groups) or None)
 
 
 @Optimizer.register("adamw")
 class AdamWOptimizer(Optimizer, torch.optim.AdamW):
-    """torch.optim.AdamW (fused kernels on CUDA). Inputs: model_parameters. Outputs: an optimizer."""
+    """torch.optim.AdamW (fused kernel, see `fused_kernel_applies`). Inputs: model_parameters. Outputs: an optimizer."""
 
     def __init__(self, model_parameters: List[Tuple[str, torch.nn.Parameter]], parameter_groups: ParameterGroups = None,
                  lr: float = 0.001, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-08,
                  weight_decay: float = 0.01, amsgrad: bool = False) -> None:
         groups = make_parameter_groups(model_parameters, parameter_groups)
-        on_cuda = all(p.is_cuda for group in groups for p in group["params"])
         super().__init__(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         fused=on_cuda or None)
+                         fused=fused_kernel_applies(groups) or None)
 
 
 @Optimizer.register("sgd")
@@ -119,6 +128,7 @@ class DenseSparseAdam(Optimizer, torch.optim.Optimizer):
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
+            dense: List[Tuple[torch.Tensor, ...]] = []  # (parameter, gradient, exp_avg, exp_avg_sq, step)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -127,21 +137,26 @@ class DenseSparseAdam(Optimizer, torch.optim.Optimizer):
                     state["step"] = 0
                     state["exp_avg"] = torch.zeros_like(p)
                     state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                bias1, bias2 = 1 - beta1 ** state["step"], 1 - beta2 ** state["step"]
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
                 grad = p.grad
-                if grad.is_sparse:
-                    grad = grad.coalesce()
-                    rows, values = grad.indices()[0], grad.values()
-                    avg = exp_avg[rows].mul_(beta1).add_(values, alpha=1 - beta1)
-                    avg_sq = exp_avg_sq[rows].mul_(beta2).addcmul_(values, values, value=1 - beta2)
-                    exp_avg[rows], exp_avg_sq[rows] = avg, avg_sq
-                    update = (avg / bias1) / ((avg_sq / bias2).sqrt_().add_(group["eps"]))
-                    p.index_add_(0, rows, update, alpha=-group["lr"])
-                else:
-                    exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-                    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    denominator = (exp_avg_sq / bias2).sqrt_().add_(group["eps"])
-                    p.addcdiv_(exp_avg, denominator, value=-group["lr"] / bias1)
+                if not grad.is_sparse:
+                    # torch's Adam function counts the step itself, in a float32 tensor on the parameter's device
+                    state["step"] = torch.as_tensor(state["step"], dtype=torch.float32, device=p.device)
+                    dense.append((p, grad, exp_avg, exp_avg_sq, state["step"]))
+                    continue
+                state["step"] += 1
+                bias1, bias2 = 1 - beta1 ** state["step"], 1 - beta2 ** state["step"]
+                grad = grad.coalesce()
+                rows, values = grad.indices()[0], grad.values()
+                avg = exp_avg[rows].mul_(beta1).add_(values, alpha=1 - beta1)
+                avg_sq = exp_avg_sq[rows].mul_(beta2).addcmul_(values, values, value=1 - beta2)
+                exp_avg[rows], exp_avg_sq[rows] = avg, avg_sq
+                update = (avg / bias1) / ((avg_sq / bias2).sqrt_().add_(group["eps"]))
+                p.index_add_(0, rows, update, alpha=-group["lr"])
+            if dense:
+                # the dense gradients: torch's Adam, fused into one pass per parameter where it can be
+                parameters, grads, exp_avgs, exp_avg_sqs, steps = (list(column) for column in zip(*dense, strict=True))
+                fused = fused_kernel_applies([{"params": parameters}])
+                adam(parameters, grads, exp_avgs, exp_avg_sqs, [], steps, fused=fused or None, amsgrad=False,
+                     beta1=beta1, beta2=beta2, lr=group["lr"], weight_decay=0.0, eps=group["eps"], maximize=False)
         return loss

@@ -61,3 +61,40 @@ def test_dense_sparse_adam_matches_adam_on_dense_and_touches_only_sparse_rows():
     assert changed == [False, True, False, False, True, False]
     # lazy Adam: the first step moves each touched entry by exactly lr (m/sqrt(v) = sign(g))
     assert torch.allclose(before[1] - table.weight[1], torch.full((2,), 0.1), atol=1e-6)
+
+
+def test_adam_uses_the_fused_kernel_on_the_cpu_and_matches_the_per_tensor_loop():
+    model, reference = _model(), _model()
+    initial = [p.detach().clone() for p in model.parameters()]
+    ours = _build({"type": "adam", "lr": 0.1}, model)
+    theirs = torch.optim.Adam(reference.parameters(), lr=0.1, foreach=False)
+    assert all(group["fused"] for group in ours.param_groups)
+    x = torch.tensor([[1, 2], [3, 9]])
+    for _ in range(3):
+        for module, optimizer in ((model, ours), (reference, theirs)):
+            optimizer.zero_grad()
+            module(x).pow(2).sum().backward()
+            optimizer.step()
+    for mine, reference_parameter, start in zip(model.parameters(), reference.parameters(), initial, strict=True):
+        assert torch.allclose(mine, reference_parameter, atol=1e-6)
+        assert not torch.equal(mine, start)  # it did train
+
+
+def test_dense_sparse_adam_resumes_exactly_from_its_state_dict():
+    def trained(steps, resume_after=None):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Embedding(10, 4, sparse=True), torch.nn.Linear(4, 3))
+        optimizer = _build({"type": "dense_sparse_adam", "lr": 0.1}, model)
+        for step in range(steps):
+            if step == resume_after:
+                saved = optimizer.state_dict()
+                optimizer = _build({"type": "dense_sparse_adam", "lr": 0.1}, model)
+                optimizer.load_state_dict(saved)
+            optimizer.zero_grad()
+            model(torch.tensor([[1, 2], [step, 7]])).pow(2).sum().backward()
+            optimizer.step()
+        return model.state_dict()
+
+    uninterrupted, resumed = trained(4), trained(4, resume_after=2)
+    assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
+    assert not torch.equal(trained(4)["1.weight"], trained(3)["1.weight"])

@@ -1,8 +1,9 @@
 """`sampled_softmax`: a softmax over the targets and a few sampled words, for large vocabularies."""
 import math
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
+from torch.autograd.function import FunctionCtx
 from torch.nn import functional as F
 
 from lmlab.common.errors import ConfigurationError
@@ -107,8 +108,12 @@ class SampledSoftmaxLoss(SoftmaxLoss):
         With `sparse` and `tie_weights`, make the tied input embedding sparse too: a dense gradient
         from the other side would turn the summed gradient dense.
         Sampling runs on the embeddings' device with the global generator (seed it for reproducible
-        draws), without loops over rows. In `eval()` the full loss is computed in chunks of rows so
-        that no more than about 2^25 logits exist at once.
+        draws), without loops over rows. The training loss is one autograd function (`_SampledSoftmaxNll`):
+        the (N, S) logits are made by one matmul with their offsets, turned into exponentials in place and,
+        in the backward pass, into their gradient in place; the weight and bias gradients are built once,
+        from the N+S looked-up rows (dense: one zero-filled (V, D) tensor; sparse: those rows).
+        In `eval()` the full loss is computed in chunks of rows so that no more than about 2^25 logits exist
+        at once.
     """
 
     def __init__(self, num_words: int, embedding_dim: int, num_samples: int, sparse: bool = False,
@@ -133,26 +138,17 @@ class SampledSoftmaxLoss(SoftmaxLoss):
     def forward(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return self._full_nll(embeddings, targets)
-        num_rows = targets.shape[0]
         sampled_ids, log_threshold = self.sampler.sample()  # (S,), (); on the buffers' (= weights') device
         all_ids = torch.cat([targets, sampled_ids])  # (N+S,)
-        # one lookup each, so a sparse gradient has exactly the rows of targets and samples
-        weights = F.embedding(all_ids, self.weight, sparse=self.sparse)  # (N+S, D)
-        biases = F.embedding(all_ids, self.bias, sparse=self.sparse).squeeze(1)  # (N+S,)
-        logits_offset = biases - self.sampler.log_expected_count(all_ids, log_threshold).to(biases.dtype)  # (N+S,)
-        true_weights, sampled_weights = weights.split([num_rows, self.num_samples])  # (N, D), (S, D)
-        true_logits = (true_weights * embeddings).sum(dim=1) + logits_offset[:num_rows]  # (N,)
-        sampled_logits = embeddings @ sampled_weights.t() + logits_offset[num_rows:]  # (N, S)
+        log_expected_counts = self.sampler.log_expected_count(all_ids, log_threshold)  # (N+S,)
         dropped = None
         if self.remove_accidental_hits:
             dropped = targets.unsqueeze(1) == sampled_ids.unsqueeze(0)  # (N, S)
         if self.unk_id is not None:
             is_unk = (sampled_ids == self.unk_id).unsqueeze(0)  # (1, S)
             dropped = is_unk if dropped is None else dropped | is_unk
-        if dropped is not None:
-            sampled_logits = sampled_logits.masked_fill(dropped, float("-inf"))
-        logits = torch.cat([true_logits.unsqueeze(1), sampled_logits], dim=1)  # (N, 1+S)
-        return (torch.logsumexp(logits, dim=1) - true_logits).sum()
+        return _SampledSoftmaxNll.apply(embeddings, self.weight, self.bias, all_ids, log_expected_counts, dropped,
+                                        self.sparse)
 
     def _full_nll(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         rows_per_chunk = max(1, (1 << 25) // self.num_words)
@@ -168,3 +164,78 @@ class SampledSoftmaxLoss(SoftmaxLoss):
     def extra_repr(self) -> str:
         return (f"num_words={self.num_words}, embedding_dim={self.embedding_dim}, num_samples={self.num_samples}, "
                 f"sparse={self.sparse}, remove_accidental_hits={self.remove_accidental_hits}")
+
+
+class _SampledSoftmaxNll(torch.autograd.Function):
+    """Summed NLL of each row's target against the targets' and the S samples' corrected logits.
+
+    forward(embeddings (N, D), weight (V, D), bias (V, 1), ids (N+S,) = targets then samples,
+    log_expected_counts (N+S,), dropped: (N, S) or (1, S) bool or None, sparse: bool) -> scalar.
+    The logit of row n for id k is `embeddings[n] . weight[k] + bias[k] - log_expected_counts[k]`; row n's
+    softmax is over its target and the samples not `dropped` for it. Differentiable once (the saved
+    exponentials become the gradient in place).
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, embeddings: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                ids: torch.Tensor, log_expected_counts: torch.Tensor, dropped: Optional[torch.Tensor],
+                sparse: bool) -> torch.Tensor:
+        num_rows = embeddings.shape[0]
+        rows = weight.index_select(0, ids)  # (N+S, D)
+        offsets = bias.view(-1).index_select(0, ids) - log_expected_counts.to(bias.dtype)  # (N+S,)
+        true_rows, sampled_rows = rows.split([num_rows, len(ids) - num_rows])  # (N, D), (S, D)
+        # one matmul adds the offsets; under autocast it runs in the autocast dtype
+        sampled_logits = torch.addmm(offsets[num_rows:], embeddings, sampled_rows.t())  # (N, S)
+        matmul_dtype = sampled_logits.dtype
+        if matmul_dtype in (torch.float16, torch.bfloat16):
+            sampled_logits = sampled_logits.float()
+        true_logits = torch.linalg.vecdot(true_rows.to(sampled_logits.dtype), embeddings.to(sampled_logits.dtype))
+        true_logits = true_logits + offsets[:num_rows].to(sampled_logits.dtype)  # (N,)
+        if dropped is not None:
+            sampled_logits.masked_fill_(dropped, float("-inf"))
+        maxima = torch.maximum(sampled_logits.amax(dim=1), true_logits)  # (N,)
+        exponentials = sampled_logits.sub_(maxima.unsqueeze(1)).exp_()  # (N, S), in the logits' memory
+        true_exponentials = (true_logits - maxima).exp_()  # (N,)
+        sums = exponentials.sum(dim=1).add_(true_exponentials)  # (N,)
+        ctx.save_for_backward(embeddings, rows, ids, exponentials, true_exponentials, sums)
+        ctx.shapes = (weight.shape, bias.shape)  # type: ignore[attr-defined]
+        ctx.sparse = sparse  # type: ignore[attr-defined]
+        ctx.matmul_dtype = matmul_dtype  # type: ignore[attr-defined]
+        ctx.used = False  # type: ignore[attr-defined]
+        return (maxima + sums.log() - true_logits).sum()
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        if ctx.used:
+            raise RuntimeError("the sampled softmax reuses its saved exponentials for the gradient: it can be "
+                               "differentiated only once per forward pass")
+        ctx.used = True
+        embeddings, rows, ids, exponentials, true_exponentials, sums = ctx.saved_tensors
+        num_rows = embeddings.shape[0]
+        scale = grad_output.to(exponentials.dtype)
+        inverse = scale / sums  # (N,)
+        # d loss / d logits: softmax times the output gradient (samples), the same minus it (targets)
+        gradient = exponentials.mul_(inverse.unsqueeze(1)).to(ctx.matmul_dtype)  # (N, S)
+        true_gradient = (true_exponentials * inverse - scale).unsqueeze(1)  # (N, 1)
+        true_rows, sampled_rows = rows.split([num_rows, len(ids) - num_rows])
+        grad_embeddings = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_embeddings = torch.addmm((true_gradient * true_rows).to(ctx.matmul_dtype), gradient,
+                                          sampled_rows.to(ctx.matmul_dtype)).to(embeddings.dtype)  # (N, D)
+        weight_shape, bias_shape = ctx.shapes
+        if ctx.needs_input_grad[1]:
+            grad_rows = torch.cat([true_gradient * embeddings,
+                                   gradient.t().mm(embeddings.to(ctx.matmul_dtype)).to(embeddings.dtype)])
+            grad_weight = _scatter_rows(ids, grad_rows.to(rows.dtype), weight_shape, ctx.sparse)  # (V, D)
+        if ctx.needs_input_grad[2]:
+            grad_offsets = torch.cat([true_gradient.squeeze(1), gradient.sum(dim=0).to(true_gradient.dtype)])
+            grad_bias = _scatter_rows(ids, grad_offsets.unsqueeze(1).to(rows.dtype), bias_shape, ctx.sparse)
+        return grad_embeddings, grad_weight, grad_bias, None, None, None, None
+
+
+def _scatter_rows(ids: torch.Tensor, values: torch.Tensor, shape: torch.Size, sparse: bool) -> torch.Tensor:
+    """The gradient of a (V, ...) table from the gradients `values` (K, ...) of its rows `ids` (K,), repeats
+    summed: a sparse tensor with those K rows (uncoalesced, as `F.embedding(sparse=True)` gives) or dense."""
+    if sparse:
+        return torch.sparse_coo_tensor(ids.unsqueeze(0), values, shape, check_invariants=False)
+    return values.new_zeros(shape).index_add_(0, ids, values)

@@ -166,3 +166,41 @@ def test_unk_samples_are_dropped_and_bad_sizes_are_config_errors():
         SoftmaxLoss.from_params({"type": "sampled_softmax", "num_samples": V}, num_words=V, embedding_dim=D)
     assert isinstance(SoftmaxLoss.from_params({"type": "sampled_softmax", "num_samples": 1}, num_words=V,
                                               embedding_dim=D), SampledSoftmaxLoss)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gradients_match_autograd_through_the_formula_for_a_seeded_draw(sparse):
+    """The fused backward pass against autograd through the same loss written with plain ops (the
+    targets' and samples' rows looked up, hits and the unk sample masked), on a draw with both."""
+    loss = _loss(20, sparse=sparse, unk_id=1)
+    embeddings = torch.randn(6, D, dtype=torch.float64, requires_grad=True)
+    loss.double()
+    targets = torch.tensor([0, 1, 1, 7, 30, 49])
+    torch.manual_seed(123)
+    ids, log_threshold = loss.sampler.sample()
+    assert (ids == 0).any() and (ids == 1).any()  # an accidental hit (targets 0 and 1) and the unk sample
+    weight = loss.weight.detach().clone().requires_grad_()
+    bias = loss.bias.detach().clone().requires_grad_()
+    reference_embeddings = embeddings.detach().clone().requires_grad_()
+    all_ids = torch.cat([targets, ids])
+    offsets = bias[all_ids, 0] - loss.sampler.log_expected_count(all_ids, log_threshold).double()
+    true_logits = (weight[targets] * reference_embeddings).sum(1) + offsets[:6]
+    sampled_logits = reference_embeddings @ weight[ids].t() + offsets[6:]
+    dropped = (targets.unsqueeze(1) == ids.unsqueeze(0)) | (ids == 1).unsqueeze(0)
+    logits = torch.cat([true_logits.unsqueeze(1), sampled_logits.masked_fill(dropped, float("-inf"))], dim=1)
+    (torch.logsumexp(logits, dim=1) - true_logits).sum().mul(2.5).backward()  # a non-unit output gradient
+    torch.manual_seed(123)
+    loss(embeddings, targets).mul(2.5).backward()
+    for ours, theirs in ((loss.weight.grad, weight.grad), (loss.bias.grad, bias.grad),
+                         (embeddings.grad, reference_embeddings.grad)):
+        assert ours.is_sparse == (sparse and ours is not embeddings.grad)
+        assert torch.allclose(ours.to_dense(), theirs, rtol=1e-10, atol=1e-12)
+    assert loss.weight.grad.to_dense()[ids[ids > 1][0]].abs().sum() > 0  # samples do get a gradient
+
+
+def test_training_loss_can_be_differentiated_once_per_forward():
+    loss = _loss(20)
+    value = loss(torch.randn(4, D, requires_grad=True), torch.tensor([2, 3, 4, 5]))
+    value.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="only once per forward pass"):
+        value.backward()
