@@ -34,7 +34,9 @@ class LanguageModel(Model):
         dropout: float = None             applied to the contextual embeddings before the softmax only.
         num_samples: int = None           train with a sampled softmax of this many samples (full softmax
                                           in evaluation); shorthand for `softmax_loss: {"type": "sampled_softmax"}`.
-        sparse_embeddings: bool = False   sparse gradients for the sampled softmax's output embeddings.
+        sparse_embeddings: bool = False   sparse gradients for the sampled softmax's output embeddings; train
+                                          them with "dense_sparse_adam" (lazy Adam on those rows): the faster
+                                          way to train a sampled softmax (see `SampledSoftmaxLoss`).
         bidirectional: bool = False
         softmax_loss: Lazy[SoftmaxLoss] = None   default "softmax" (or "sampled_softmax" with `num_samples`).
                                           One that needs a frequency-sorted vocabulary ("adaptive_softmax")
