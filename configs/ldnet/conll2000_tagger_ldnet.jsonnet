@@ -5,7 +5,8 @@
 // and runs/ldnet_backward). The LMs see the words as they are (WikiText-2 keeps case), through their own
 // vocabulary; words they do not know are their OOV.
 //   lmlab train configs/ldnet/conll2000_tagger_ldnet.jsonnet -s runs/conll2000_ldnet
-// Then prune (configs/ldnet/conll2000_prune.jsonnet).
+// Then prune (configs/ldnet/conll2000_prune.jsonnet). With the one-epoch LMs and 8 epochs (`-o '{"trainer.num_epochs":
+// 8}'`): CoNLL-2000 test F1 92.90, against 92.47 for conll2000_tagger.jsonnet after the same 8 epochs.
 local tagger = import "conll2000_tagger.jsonnet";
 local lm_features = {
   type: "language_model_token_embedder",
