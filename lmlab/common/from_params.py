@@ -166,7 +166,7 @@ def _build_collection(origin: Any, args: Tuple[Any, ...], annotation: Any, value
     else:
         item_types = [args[0] if args else Any] * len(value)
     built, filled, errors = [], [], []
-    for index, (item_type, item) in enumerate(zip(item_types, value)):
+    for index, (item_type, item) in enumerate(zip(item_types, value, strict=False)):
         item_path = join_path(path, index)
         try:
             obj, fill = build(item_type, _as_params(item, item_path), item_path, injected, check=check)

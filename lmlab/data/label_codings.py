@@ -80,7 +80,8 @@ def to_spans(tags: Sequence[str], coding: str) -> List[Span]:
     parsed = [parse_label(tag, coding) for tag in tags]
     spans: List[Span] = []
     start = None
-    for position, (previous, current) in enumerate(zip([(OUTSIDE, "")] + parsed, parsed + [(OUTSIDE, "")])):
+    padded = [(OUTSIDE, "")] + parsed + [(OUTSIDE, "")]
+    for position, (previous, current) in enumerate(zip(padded[:-1], padded[1:], strict=True)):
         if start is not None and chunk_ends(previous, current):
             spans.append((previous[1], start, position))
             start = None

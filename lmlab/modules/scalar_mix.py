@@ -69,7 +69,7 @@ class ScalarMix(torch.nn.Module):
             tensors = [self._layer_norm(t, keep, count) for t in tensors]
         # K is the number of layers (3 for ELMo), so this loop is over layers, not tokens.
         mixed = weights[0] * tensors[0]
-        for weight, tensor in zip(weights[1:], tensors[1:]):
+        for weight, tensor in zip(weights[1:], tensors[1:], strict=False):
             mixed = mixed + weight * tensor
         return self.gamma * mixed
 

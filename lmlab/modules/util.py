@@ -3,7 +3,7 @@
 Conventions: a mask is a bool tensor, `True` marks a real token; padding is id 0 and sits at the end of
 each row (right padding). Nothing here syncs with the device: no `.item()`, `.tolist()` or `nonzero()`.
 """
-from typing import Dict
+from typing import Any, Dict
 
 import torch
 
@@ -93,3 +93,12 @@ def zero_padding(tensor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """`tensor` (B, T, ...) with every position where the (B, T) `mask` is False set to 0."""
     padding = ~mask.view(*mask.shape, *([1] * (tensor.dim() - mask.dim())))  # (B, T, 1...)
     return tensor.masked_fill(padding, 0)
+
+
+def claim_single_backward(ctx: Any, what: str) -> None:
+    """Refuse a second backward pass through an autograd function whose backward overwrites its saved
+    tensors in place (to keep one (N, V) buffer); `ctx.used` is set to False by its forward."""
+    if ctx.used:
+        raise RuntimeError(f"{what} reuses its saved tensors for the gradient: it can be differentiated only once "
+                           "per forward pass")
+    ctx.used = True

@@ -35,7 +35,7 @@ def make_parameter_groups(model_parameters: List[Tuple[str, torch.nn.Parameter]]
         if not buckets[index]:
             raise ConfigurationError(f"parameter group regexes {regexes} match no trainable parameter",
                                      f"parameter_groups[{index}]")
-    result = [{"params": params, **options} for params, (_, options) in zip(buckets, groups)]
+    result = [{"params": params, **options} for params, (_, options) in zip(buckets, groups, strict=False)]
     if buckets[-1]:
         result.append({"params": buckets[-1]})
     return result

@@ -59,7 +59,7 @@ def test_classify_by_likelihood(archives, tmp_path):
         scored = run_lmlab(["predict", archive, source, "--silent", "--output-file", tmp_path / f"{name}.jsonl"])
         assert scored.returncode == 0
         scores = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
-        for output, score in zip(outputs[:3], scores):
+        for output, score in zip(outputs[:3], scores, strict=False):
             assert output["log_probabilities"][name] == pytest.approx(score["log_probability"], rel=1e-6)
     # a strong prior overrides the likelihood
     biased = run_lmlab(["classify", source, *classes, "--prior", "pets=1e-30", "--prior", "weather=1"])

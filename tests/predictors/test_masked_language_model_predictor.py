@@ -46,10 +46,10 @@ def test_batched_predictions_equal_single_ones(predictor):
     inputs = [{"sentence": "the [MASK] sat on the mat ."}, {"sentence": "a [MASK]", "top_k": 2},
               {"sentence": "[MASK] dog sat on a [MASK] [MASK] .", "top_k": 4}]
     batched = predictor.predict_batch_json(inputs)
-    for item, output in zip(inputs, batched):
+    for item, output in zip(inputs, batched, strict=False):
         single = predictor.predict_json(item)
         assert output["mask_positions"] == single["mask_positions"]
-        for mask_b, mask_s in zip(output["fillers"], single["fillers"]):
+        for mask_b, mask_s in zip(output["fillers"], single["fillers"], strict=False):
             assert [f["token"] for f in mask_b] == [f["token"] for f in mask_s]
             assert [f["probability"] for f in mask_b] == pytest.approx([f["probability"] for f in mask_s], rel=1e-5)
     assert [len(m) for m in batched[2]["fillers"]] == [4, 4, 4]

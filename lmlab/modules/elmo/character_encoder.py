@@ -242,7 +242,7 @@ class ElmoCharacterEncoder(torch.nn.Module):
                 self.char_embedding.weight[1:].copy_(
                     read("char_embed", (self.num_characters - 1, self.embedding_dim))
                 )
-                for k, ((width, count), convolution) in enumerate(zip(self.filters, self._banks())):
+                for k, ((width, count), convolution) in enumerate(zip(self.filters, self._banks(), strict=False)):
                     kernel = read(f"CNN/W_cnn_{k}", (1, width, self.embedding_dim, count))  # (1, w, E, n)
                     convolution.weight.copy_(kernel[0].permute(2, 1, 0))  # (n, E, w)
                     assert convolution.bias is not None  # the banks are built with a bias

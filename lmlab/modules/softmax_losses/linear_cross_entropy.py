@@ -14,6 +14,8 @@ import torch
 from torch.autograd.function import FunctionCtx
 from torch.nn import functional as F
 
+from lmlab.modules.util import claim_single_backward
+
 
 def linear_cross_entropy(inputs: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                          targets: torch.Tensor) -> torch.Tensor:
@@ -54,10 +56,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
-        if ctx.used:
-            raise RuntimeError("linear_cross_entropy reuses its saved logits for the gradient: it can be "
-                               "differentiated only once per forward pass")
-        ctx.used = True
+        claim_single_backward(ctx, "linear_cross_entropy")
         inputs, weight, targets, exponentials, sums = ctx.saved_tensors
         # d loss / d logits = softmax(logits) - onehot(targets), made in the logits' own memory
         gradient = exponentials.div_(sums.unsqueeze(1))  # (N, V)

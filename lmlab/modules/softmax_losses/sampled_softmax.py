@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.softmax_losses.softmax_loss import SoftmaxLoss
+from lmlab.modules.util import claim_single_backward
 
 
 class LogUniformSampler(torch.nn.Module):
@@ -157,7 +158,7 @@ class SampledSoftmaxLoss(SoftmaxLoss):
     def _full_nll(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         rows_per_chunk = max(1, (1 << 25) // self.num_words)
         total = embeddings.new_zeros(())
-        for chunk, chunk_targets in zip(embeddings.split(rows_per_chunk), targets.split(rows_per_chunk)):
+        for chunk, chunk_targets in zip(embeddings.split(rows_per_chunk), targets.split(rows_per_chunk), strict=False):
             logits = F.linear(chunk, self.weight, self.bias.squeeze(1))  # (n, V)
             total = total + F.cross_entropy(logits, chunk_targets, reduction="sum")
         return total
@@ -210,10 +211,7 @@ class _SampledSoftmaxNll(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
-        if ctx.used:
-            raise RuntimeError("the sampled softmax reuses its saved exponentials for the gradient: it can be "
-                               "differentiated only once per forward pass")
-        ctx.used = True
+        claim_single_backward(ctx, "the sampled softmax")
         embeddings, rows, ids, exponentials, true_exponentials, sums = ctx.saved_tensors
         num_rows = embeddings.shape[0]
         scale = grad_output.to(exponentials.dtype)

@@ -83,7 +83,7 @@ class TokenCharactersEncoder(TokenEmbedder):
         embedded = self.char_embedding(words).transpose(1, 2)  # (N, E, C)
 
         pooled = []
-        for width, convolution in zip(self.ngram_filter_sizes, self.convolutions):
+        for width, convolution in zip(self.ngram_filter_sizes, self.convolutions, strict=False):
             features = self._activation(convolution(embedded))  # (N, F, C - w + 1)
             starts = torch.arange(num_chars - width + 1, device=ids.device).unsqueeze(0)  # (1, C - w + 1)
             # a window is pooled when it lies inside the word; the first window always is

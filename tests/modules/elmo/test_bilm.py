@@ -61,7 +61,7 @@ def test_stateful_bilm_matches_bilm_tf(files, batches):
 
     outputs = _top_layers(bilm, batches)
     worst = 0.0
-    for i, (rows, batch) in enumerate(zip(outputs, batches)):
+    for i, (rows, batch) in enumerate(zip(outputs, batches, strict=False)):
         assert [len(r) for r in rows] == [len(s) for s in batch]
         expected = _expected(i)
         worst = max(worst, float(numpy.abs(rows[0] - expected).max()))
@@ -71,8 +71,8 @@ def test_stateful_bilm_matches_bilm_tf(files, batches):
     # reset_states() makes a second pass reproduce the first.
     bilm.reset_states()
     again = _top_layers(bilm, batches)
-    for rows, rows_again in zip(outputs, again):
-        for row, row_again in zip(rows, rows_again):
+    for rows, rows_again in zip(outputs, again, strict=False):
+        for row, row_again in zip(rows, rows_again, strict=False):
             numpy.testing.assert_array_equal(row, row_again)
 
 
@@ -134,14 +134,14 @@ def test_state_is_kept_per_row(files, batches):
     # Reference: one fresh stateful model per row, fed that row's own sentences as batches of one.
     for row in range(3):
         alone = _bilm(files)
-        for (activations, mask), batch in zip(batched, schedule):
+        for (activations, mask), batch in zip(batched, schedule, strict=False):
             if row >= len(batch) or not batch[row]:
                 continue
             with torch.no_grad():
                 reference = alone(batch_to_ids([batch[row]]))
             length = reference["mask"].shape[1]
             assert mask[row].sum() == length
-            for layer, ref_layer in zip(activations, reference["activations"]):
+            for layer, ref_layer in zip(activations, reference["activations"], strict=False):
                 torch.testing.assert_close(layer[row, :length], ref_layer[0], rtol=1e-5, atol=1e-6)
 
 
@@ -201,7 +201,7 @@ def test_ragged_batch_equals_each_sentence_alone(files):
                 assert not any(layer[row].any() for layer in batched["activations"])
                 continue
             alone = bilm(batch_to_ids([sentence]))["activations"]  # each (1, n + 2, 32), no padding
-            for layer, alone_layer in zip(batched["activations"], alone):
+            for layer, alone_layer in zip(batched["activations"], alone, strict=False):
                 # Equal up to float summation order: BLAS picks another kernel for a matmul of 1-3 rows.
                 torch.testing.assert_close(layer[row, : len(sentence) + 2], alone_layer[0], rtol=0, atol=1e-6)
                 assert not layer[row, len(sentence) + 2 :].any()

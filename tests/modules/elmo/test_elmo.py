@@ -200,7 +200,7 @@ def test_four_dimensional_input(files):
         flat = elmo(char_ids.view(6, 8, 50))
     assert output["mask"].shape == (2, 3, 8)
     assert output["mask"].sum(-1).tolist() == [[5, 8, 1], [1, 0, 2]]
-    for four_d, three_d in zip(output["elmo_representations"], flat["elmo_representations"]):
+    for four_d, three_d in zip(output["elmo_representations"], flat["elmo_representations"], strict=False):
         assert four_d.shape == (2, 3, 8, 32)
         torch.testing.assert_close(four_d.view(6, 8, 32), three_d, rtol=0, atol=0)
     with pytest.raises(ValueError, match="character ids"):

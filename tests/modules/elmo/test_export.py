@@ -63,7 +63,7 @@ def test_round_trip_through_the_files_gives_the_same_activations(tmp_path, skip,
         expected, expected_mask = _activations_of_parts(encoder, lstm, ids)
         output = bilm(ids)
     assert bilm.num_layers == 3 and torch.equal(output["mask"], expected_mask)
-    for layer, (actual, wanted) in enumerate(zip(output["activations"], expected)):
+    for layer, (actual, wanted) in enumerate(zip(output["activations"], expected, strict=False)):
         assert torch.allclose(actual, wanted, rtol=0, atol=1e-6), layer
     # The parameters themselves come back bit-identical.
     assert torch.equal(bilm._token_embedder.char_embedding.weight, encoder.character_encoder.char_embedding.weight)
