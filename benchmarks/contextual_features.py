@@ -36,9 +36,11 @@ def flops_per_token(embedder: LanguageModelTokenEmbedder) -> int:
     return total
 
 
-def feature_batches(archive_path: str, data: str, batch_size: int) -> Tuple[LanguageModelTokenEmbedder, List]:
-    """The archive's LM-feature embedder and the (ids, number of tokens) batches of `data` it reads."""
-    archive = load_archive(archive_path)
+def feature_batches(archive_path: str, data: str, batch_size: int,
+                    cuda_device: int) -> Tuple[LanguageModelTokenEmbedder, List]:
+    """The archive's LM-feature embedder and the (ids, number of tokens) batches of `data` it reads, on
+    `cuda_device` (-1: the CPU)."""
+    archive = load_archive(archive_path, cuda_device=cuda_device)
     model = archive.model
     # a text field embedder keeps each token embedder under the name of the indexer it reads
     embedders = [(path.rpartition(".")[2], module) for path, module in model.named_modules()
@@ -53,7 +55,7 @@ def feature_batches(archive_path: str, data: str, batch_size: int) -> Tuple[Lang
         batch = Batch(instances[start:start + batch_size])
         batch.index_instances(model.vocab)
         ids = batch.as_tensor_dict()["tokens"][name]["tokens"]
-        batches.append((ids, int((ids != 0).sum())))
+        batches.append((ids.to(model.device()), int((ids != 0).sum())))
     return embedder, batches
 
 
@@ -62,6 +64,8 @@ def seconds(embedder: LanguageModelTokenEmbedder, batches: List) -> float:
     with torch.inference_mode():
         for ids, _ in batches:
             embedder(ids)
+    if ids.is_cuda:  # kernels run asynchronously: wait for the last one
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
@@ -71,10 +75,11 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="a CoNLL file read with each archive's validation reader")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed passes over the data (median)")
+    parser.add_argument("--cuda-device", type=int, default=-1, help="-1 for CPU (default), k for GPU k")
     args = parser.parse_args()
     import_builtin_components()
     runs: Dict[str, Tuple[LanguageModelTokenEmbedder, List]] = {
-        path: feature_batches(path, args.data, args.batch_size) for path in args.archives}
+        path: feature_batches(path, args.data, args.batch_size, args.cuda_device) for path in args.archives}
     for embedder, batches in runs.values():
         embedder.eval()
         seconds(embedder, batches[:2])  # warm-up, discarded
@@ -82,7 +87,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for path, (embedder, batches) in runs.items():
             timings[path].append(seconds(embedder, batches))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu, batch size {args.batch_size}")
+    device = torch.cuda.get_device_name(args.cuda_device) if args.cuda_device >= 0 else "cpu"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device}, batch size {args.batch_size}")
     print(f"{'archive':<50} {'kept layers':<24} {'FLOPs/token':>12} {'tokens/s':>10} {'FLOPs ratio':>12} "
           f"{'speed-up':>9}")
     reference = args.archives[0]

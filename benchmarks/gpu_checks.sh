@@ -45,7 +45,7 @@ lmlab_train() { py -m lmlab train "$CONFIG" "$@"; }
 step env py - <<'EOF'
 import importlib, sys
 import torch
-missing = [m for m in ("_jsonnet", "spacy", "h5py", "overrides", "tqdm", "tensorboard") if importlib.util.find_spec(m) is None]
+missing = [m for m in ("_jsonnet", "h5py", "overrides", "tqdm", "tensorboard") if importlib.util.find_spec(m) is None]
 print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), GPUs: {torch.cuda.device_count()}",
       *(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())), sep="\n  ")
 print("bf16 supported:", torch.cuda.is_available() and torch.cuda.is_bf16_supported())

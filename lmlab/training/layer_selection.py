@@ -7,7 +7,6 @@ the one with the best validation F1 among those using at most `budget` layers. T
 gate is 0 is deleted, with the input columns that read it, which leaves the tagger's outputs unchanged.
 """
 import json
-import logging
 import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -24,8 +23,6 @@ from lmlab.training.experiment import build_data_loader, evaluation_loader_confi
 from lmlab.training.gradient_descent_trainer import evaluate_model
 from lmlab.training.trainer import Trainer
 
-logger = logging.getLogger(__name__)
-
 SELECTION_METRIC = "f1-measure-within-budget"
 """What the kept checkpoint maximises (a `crf_tagger` metric with `layer_selection`)."""
 
@@ -39,7 +36,8 @@ def prune_tagger(archive_file: str, serialization_dir: str, overrides: str = "",
     (epochs, optimizer, data). The trainer always selects by `+f1-measure-within-budget` and clips the
     gates after every step. Returns the metrics: the trainer's, plus `gated_validation_*` and
     `pruned_validation_*` (the best checkpoint before and after deleting its layers: equal, by
-    construction) and `kept_layers`.
+    construction) and `kept_layers`. Raises `ConfigurationError`, writing no archive, when no validated
+    checkpoint got within the budget.
     """
     directory = Path(serialization_dir)
     archive = load_archive(archive_file, overrides or None)
@@ -79,8 +77,11 @@ def prune_tagger(archive_file: str, serialization_dir: str, overrides: str = "",
     device = model.device()
     gated = evaluate_model(model, validation_loader, device, progress_bar=False)
     if gated["active_layers"] > selection.budget:
-        logger.warning("no checkpoint got within the budget of %d layers: the best uses %d; train longer or "
-                       "raise the strength", selection.budget, int(gated["active_layers"]))
+        # an archive of the unpruned tagger would pass for a pruned one: stop, and keep the run to look at
+        raise ConfigurationError(f"no validated checkpoint used at most {selection.budget} layers (the kept one "
+                                 f"uses {int(gated['active_layers'])}); train longer (trainer.num_epochs) or raise "
+                                 f"model.layer_selection.strength. Nothing was pruned; the run is in {directory}",
+                                 "model.layer_selection.budget")
     model.prune()
     pruned = evaluate_model(model, validation_loader, device, progress_bar=False)
     metrics.update({f"gated_validation_{k}": v for k, v in gated.items()})

@@ -100,6 +100,19 @@ def test_prune_keeps_the_gated_predictions_and_writes_a_smaller_archive(ldnet, t
     assert outputs["tokens"][0] == "anna" and len(outputs["tags"]) == 7
 
 
+def test_prune_that_never_gets_within_budget_writes_no_archive(ldnet, tmp_path):
+    run, env = ldnet
+    # a strength of 0 leaves every gate open: all 6 layers stay, over the budget of 2
+    overrides = '{"model.layer_selection": {"budget": 2, "strength": 0.0}, "trainer.num_epochs": 1}'
+    result = run_lmlab(["prune", run / "model.tar.gz", "-s", tmp_path / "p", "-o", overrides], env=env)
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        "lmlab: config error at model.layer_selection.budget: no validated checkpoint used at most 2 layers (the "
+        "kept one uses 6); train longer (trainer.num_epochs) or raise model.layer_selection.strength. Nothing was "
+        f"pruned; the run is in {tmp_path / 'p'}"]
+    assert not (tmp_path / "p" / "model.tar.gz").exists() and (tmp_path / "p" / "best.th").is_file()
+
+
 def test_prune_errors_are_one_located_line(ldnet, tagger, tmp_path):
     run, env = ldnet
     result = run_lmlab(["prune", run / "model.tar.gz", "-s", tmp_path / "a"], env=env)
