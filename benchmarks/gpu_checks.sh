@@ -9,7 +9,11 @@
 # runs/wikitext-2, else ../shared/data/wikitext-2 (with the device tool: copy ../shared/data/wikitext-2 to
 # the ignored runs/wikitext-2 and carry it); without it the throughput step is skipped.
 #
-# Steps (each one line PASS / FAIL / SKIP, logs in OUT_DIR; about 5 minutes on one GPU):
+# Leased GPU time is short: DEADLINE_S (default 480) is the whole script's budget in seconds; a step that would
+# start after it is skipped (SKIP ... deadline) and each step gets at most the time left, so the script ends
+# on time (an outer `timeout` would not: bash waits for the step in the foreground before it dies).
+#
+# Steps (each one line PASS / FAIL / SKIP, printed as it ends; logs in OUT_DIR):
 #   env            torch, CUDA and GPU
 #   tests          the GPU tests of the suite (resume on a GPU) and the distributed test file
 #   fp32 / bf16 / fp16   train the tiny LM on cuda:0; fp16 checkpoints hold the GradScaler state
@@ -28,10 +32,12 @@ TINY='"trainer": {"cuda_device": 0, "progress_bar": false, "num_epochs": 3, "che
        "num_checkpoints_to_keep": 20}, "data_loader": {"batch_size": 16, "shuffle": true}, "model.dropout": 0.0'
 FAILED=0
 
-py() { timeout 600 python "$@"; }  # no step may hang the script
+DEADLINE=$((SECONDS + ${DEADLINE_S:-480}))
+py() { timeout -k 5 $((DEADLINE - SECONDS > 1 ? DEADLINE - SECONDS : 1)) python "$@"; }  # no step outlives the deadline
 
 step() {  # step NAME COMMAND...: log to OUT_DIR/NAME.log, print one line
   local name=$1; shift
+  if [ "$SECONDS" -ge "$DEADLINE" ]; then echo "SKIP $name (deadline)"; FAILED=1; return; fi
   if "$@" >"$OUT_DIR/$name.log" 2>&1; then
     echo "PASS $name"
   else
