@@ -135,6 +135,8 @@ class ElmoLstm(torch.nn.Module):
         # not persistent because they describe the text seen so far, not the model.
         self.register_buffer("_h_state", None, persistent=False)
         self.register_buffer("_c_state", None, persistent=False)
+        # layer -> ((data_ptr, version) of recurrent_weights[layer], its (2, 4C, H) contiguous copy)
+        self._step_weights: Dict[int, Tuple[Tuple[int, int], torch.Tensor]] = {}
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -246,7 +248,7 @@ class ElmoLstm(torch.nn.Module):
         Returns the packed outputs (2, N, H) and the final `(h, c)` of every row, in sorted order.
         """
         cell = self.cell_size
-        recurrent_weight = self.recurrent_weights[layer]  # (2, H, 4C)
+        recurrent_weight = self._step_weight(layer)  # (2, H, 4C)
         projection_weight = self.projection_weights[layer]  # (2, C, H)
         # The input half of every gate for all real positions in one batched matmul, bias included.
         input_part = torch.baddbmm(self.biases[layer].unsqueeze(1), inputs, self.input_weights[layer])  # (2, N, 4C)
@@ -274,6 +276,26 @@ class ElmoLstm(torch.nn.Module):
         final_c = torch.cat([c, *reversed(ended_c)], dim=1)  # (2, B, C)
         packed = torch.cat(outputs, dim=1) if outputs else input_part.new_zeros(2, 0, self.hidden_size)
         return packed, final_h, final_c  # (2, N, H)
+
+    def _step_weight(self, layer: int) -> torch.Tensor:
+        """`recurrent_weights[layer]` (2, H, 4C) as the per-step matmul should read it.
+
+        That product is skinny (rows x H times H x 4C, rows <= B) and runs 1.2-1.4x faster on CPU with the
+        weight stored (4C, H), as `torch.nn.Linear` keeps its weight. When no gradient can reach the weight
+        (inference, a frozen ELMo), the product reads a transposed copy, made once and remade whenever the
+        weight changes (an optimizer step or `load_weights` bumps its version) or moves; in training it
+        reads the parameter itself.
+        """
+        weight = self.recurrent_weights[layer]
+        if weight.requires_grad and torch.is_grad_enabled():
+            return weight
+        key = (weight.data_ptr(), weight._version)
+        cached = self._step_weights.get(layer)
+        if cached is None or cached[0] != key:
+            with torch.inference_mode(False):  # a normal tensor, usable outside inference mode too
+                cached = (key, weight.detach().transpose(1, 2).contiguous())  # (2, 4C, H)
+            self._step_weights[layer] = cached
+        return cached[1].transpose(1, 2)  # (2, H, 4C)
 
     def _initial_states(self, batch_size: int, like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         h = like.new_zeros(self.num_layers, 2, batch_size, self.hidden_size)  # (L, 2, B, H)

@@ -274,3 +274,28 @@ def test_lstm_ragged_stateful_batches_equal_each_row_run_alone():
                 reference = alone(inputs[row : row + 1, :n], torch.ones(1, n, dtype=torch.bool))[:, 0]  # (L, n, 2H)
                 torch.testing.assert_close(outputs[:, row, :n], reference, rtol=0, atol=1e-6)
                 assert not outputs[:, row, n:].any()
+
+
+def test_lstm_without_gradients_reads_a_transposed_copy_that_follows_the_weights():
+    """Inference steps read a cached (2, 4C, H) copy of each recurrent weight: same outputs as the training
+    path, and a changed (or reloaded) weight is read at once, never a stale copy."""
+    inputs, mask = _ragged([3, 6, 0, 1, 6], timesteps=8, seed=0)
+    lstm = _lstm(stateful=False)
+    trained = lstm(inputs, mask)  # autograd on: the parameters themselves
+    with torch.inference_mode():
+        torch.testing.assert_close(lstm(inputs, mask), trained.detach(), rtol=0, atol=1e-6)
+    with torch.no_grad():
+        lstm.recurrent_weights[1].mul_(0.5)  # in place, as an optimizer step
+        halved = lstm(inputs, mask)
+    reference = lstm(inputs, mask)
+    torch.testing.assert_close(halved, reference.detach(), rtol=0, atol=1e-6)
+    assert not torch.allclose(halved, trained.detach(), atol=1e-3)
+    # a frozen LSTM under autograd (ELMo features in a tagger): the copy made in inference mode above is
+    # saved for the backward pass to the inputs
+    with torch.inference_mode():
+        lstm(inputs, mask)
+    for weight in lstm.recurrent_weights:
+        weight.requires_grad_(False)
+    inputs.requires_grad_()
+    lstm(inputs, mask).sum().backward()
+    assert inputs.grad is not None and inputs.grad.abs().sum() > 0
