@@ -7,9 +7,10 @@
 #   bash benchmarks/ldnet_chunking.sh [RUN_DIR]          # default runs/ldnet_chunking
 #
 # Each run trains where the configs put it: the GPU when there is one, else the CPU (on 2 CPU cores the
-# defaults take a day: give fewer epochs). Settings, from the environment:
+# defaults take several hours: give fewer epochs). Settings, from the environment:
 #   LM_EPOCHS (8, as configs/ldnet/wikitext2_ldnet_*.jsonnet)   TAGGER_EPOCHS (40, with the config's patience)
-#   PRUNE_BUDGETS ("2 3": one `lmlab prune` each)   PRUNE_EPOCHS (6) of PRUNE_BATCHES (100) batches each
+#   PRUNE_BUDGETS ("3 4": one `lmlab prune` each, configs/ldnet/conll2000_prune.jsonnet with that budget)
+#   PRUNE_EPOCHS, PRUNE_BATCHES (default: that config's 8 rounds of 100 batches)
 #   WIKITEXT2_DIR, CONLL2000_DIR (default: the configs', ../shared/data/...)   SKIP_LMS=1 reuses RUN_DIR's LMs
 # Runs that do not depend on each other go side by side (both LMs and the no-LM tagger; the prunings), each
 # logging to RUN_DIR/NAME.log. The table goes to stdout and RUN_DIR/table.txt.
@@ -17,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/ldnet_chunking}
 LM_EPOCHS=${LM_EPOCHS:-8} TAGGER_EPOCHS=${TAGGER_EPOCHS:-40}
-PRUNE_BUDGETS=${PRUNE_BUDGETS:-2 3} PRUNE_EPOCHS=${PRUNE_EPOCHS:-6} PRUNE_BATCHES=${PRUNE_BATCHES:-100}
+PRUNE_BUDGETS=${PRUNE_BUDGETS:-3 4}
 mkdir -p "$RUN"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 CUDA=$(python -c "import torch; print(0 if torch.cuda.is_available() else -1)")
@@ -44,12 +45,11 @@ for pid in "${pids[@]}"; do wait "$pid" || exit 1; done
 export LDNET_FORWARD_LM=$RUN/lm_forward/model.tar.gz LDNET_BACKWARD_LM=$RUN/lm_backward/model.tar.gz
 tagger ldnet configs/ldnet/conll2000_tagger_ldnet.jsonnet || exit 1
 
-prune() {  # the committed prune config's selection with budget $1, for PRUNE_EPOCHS x PRUNE_BATCHES batches;
-  # the gates learn at 0.02 (the tagger keeps its own rate), so that they settle within that many batches
-  local overrides="{\"model\": {\"layer_selection\": {\"budget\": $1, \"strength\": 0.05}},
-    \"data_loader\": {\"batches_per_epoch\": $PRUNE_BATCHES}, $QUIET,
-    \"trainer\": {\"num_epochs\": $PRUNE_EPOCHS, \"patience\": null, \"learning_rate_scheduler\": null,
-                \"optimizer\": {\"parameter_groups\": [[[\"gates\"], {\"lr\": 0.02}]]}}}"
+prune() {  # configs/ldnet/conll2000_prune.jsonnet with budget $1 (and PRUNE_EPOCHS x PRUNE_BATCHES, when set)
+  local overrides="(import \"configs/ldnet/conll2000_prune.jsonnet\") + {model+: {layer_selection+: {budget: $1}},
+    trainer+: {progress_bar: false}}"
+  [ -n "${PRUNE_EPOCHS:-}" ] && overrides+=" + {trainer+: {num_epochs: $PRUNE_EPOCHS}}"
+  [ -n "${PRUNE_BATCHES:-}" ] && overrides+=" + {data_loader+: {batches_per_epoch: $PRUNE_BATCHES}}"
   run "pruned_$1" lmlab prune "$RUN/tagger_ldnet/model.tar.gz" -s "$RUN/pruned_$1" --force -o "$overrides" &&
     run "pruned_$1_test" lmlab evaluate "$RUN/pruned_$1/model.tar.gz" "$CONLL_TEST" --cuda-device "$CUDA" \
       --output-file "$RUN/pruned_$1/test_metrics.json"
