@@ -64,7 +64,7 @@ def seconds(embedder: LanguageModelTokenEmbedder, batches: List) -> float:
     with torch.inference_mode():
         for ids, _ in batches:
             embedder(ids)
-    if ids.is_cuda:  # kernels run asynchronously: wait for the last one
+    if torch.cuda.is_available():  # kernels run asynchronously: wait for the last one
         torch.cuda.synchronize()
     return time.perf_counter() - start
 

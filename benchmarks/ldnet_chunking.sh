@@ -74,15 +74,16 @@ for side in ("forward", "backward"):
     m = metrics(f"{run}/lm_{side}/metrics.json")
     print(f"LM {side:<8} epochs {m.get('epoch', -1) + 1}: validation perplexity {m.get('best_validation_perplexity', float('nan')):.1f}, "
           f"test {m.get('test_perplexity', float('nan')):.1f}")
-rows = [("no LM features", metrics(f"{run}/tagger_nolm/metrics.json"), "test_f1-measure-overall", None),
-        ("LD-Net LM features", metrics(f"{run}/tagger_ldnet/metrics.json"), "test_f1-measure-overall", None)]
+rows = [("no LM features", metrics(f"{run}/tagger_nolm/metrics.json")),
+        ("LD-Net LM features", metrics(f"{run}/tagger_ldnet/metrics.json"))]
 for budget in budgets:
     m = metrics(f"{run}/pruned_{budget}/metrics.json")
     m.update({"test_" + k: v for k, v in metrics(f"{run}/pruned_{budget}/test_metrics.json").items()})
-    rows.append((f"pruned, budget {budget}", m, "test_f1-measure-overall", m.get("kept_layers")))
+    rows.append((f"pruned, budget {budget}", m))
 print(f"{'CoNLL-2000 chunking':<24} {'epochs':>6} {'dev F1':>7} {'test F1':>8}  kept layers")
-for name, m, key, kept in rows:
+for name, m in rows:
     dev = m.get("best_validation_f1-measure-overall", float("nan")) * 100
-    print(f"{name:<24} {m.get('epoch', -1) + 1:>6} {dev:>7.2f} {m.get(key, float('nan')) * 100:>8.2f}  {kept or ''}")
+    test = m.get("test_f1-measure-overall", float("nan")) * 100
+    print(f"{name:<24} {m.get('epoch', -1) + 1:>6} {dev:>7.2f} {test:>8.2f}  {m.get('kept_layers', '')}")
 EOF
 cat "$RUN/features_cpu.log" "$RUN/features_gpu.log" 2>/dev/null | tee -a "$RUN/table.txt"
