@@ -100,6 +100,10 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
         dropout: float = 0.0              on the features, before the projection.
         do_layer_norm: bool = False       scalar_mix: normalise each layer inside the mix.
         vocab_namespace: str = "tokens"   namespace of the ids this embedder gets (the tagger's vocabulary).
+        token_aliases: Optional[Dict[str, str]] = None   tagger word -> the LM's spelling of it, where the
+                                          two corpora write it differently (Penn Treebank's -LRB- and its
+                                          doubled quote marks for an LM that saw "(" and '"'). Applied before
+                                          the lookup and the lowercasing; other words are looked up as they are.
         lowercase_tokens: bool = False    lowercase the tagger's words before looking them up in an LM's
                                           vocabulary (for LMs trained on lowercased text).
         vocab: Vocabulary                 injected by lmlab (the tagger's vocabulary).
@@ -124,7 +128,8 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
     def __init__(self, forward_archive: str, backward_archive: Optional[str] = None,
                  mode: Literal["concat", "scalar_mix"] = "concat", projection_dim: Optional[int] = None,
                  dropout: Probability = 0.0, do_layer_norm: bool = False, vocab_namespace: str = "tokens",
-                 lowercase_tokens: bool = False, vocab: Optional[Vocabulary] = None) -> None:
+                 token_aliases: Optional[Dict[str, str]] = None, lowercase_tokens: bool = False,
+                 vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
         if vocab is None:
             raise ConfigurationError("needs the vocabulary of the model it is part of (lmlab injects it)", "vocab")
@@ -135,7 +140,8 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
         if backward_archive is not None:
             archives.append(("backward_archive", backward_archive, True))
         self.language_models = torch.nn.ModuleList(
-            _load_language_model(path, where, reverse, mode == "scalar_mix", vocab, vocab_namespace, lowercase_tokens)
+            _load_language_model(path, where, reverse, mode == "scalar_mix", vocab, vocab_namespace,
+                                 token_aliases or {}, lowercase_tokens)
             for where, path, reverse in archives)
         for parameter in self.language_models.parameters():
             parameter.requires_grad_(False)
@@ -247,7 +253,8 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
 
 
 def _load_language_model(path: str, where: str, reverse: bool, all_layers: bool, vocab: Vocabulary,
-                         vocab_namespace: str, lowercase_tokens: bool) -> FrozenLanguageModel:
+                         vocab_namespace: str, token_aliases: Dict[str, str],
+                         lowercase_tokens: bool) -> FrozenLanguageModel:
     """The embedder and contextualizer of the "language_model" archive at `path`, with its weights."""
     from lmlab.modules.text_field_embedders.text_field_embedder import TextFieldEmbedder
 
@@ -285,8 +292,8 @@ def _load_language_model(path: str, where: str, reverse: bool, all_layers: bool,
             raise ArchiveError(f"weights in {path} do not fit its configured language model: "
                                f"{str(err).splitlines()[0]}") from err
     namespace = embedding.get("vocab_namespace", "tokens")
-    words = [vocab.get_token_from_index(index, vocab_namespace)
-             for index in range(vocab.get_vocab_size(vocab_namespace))]
+    words = [token_aliases.get(word, word) for word in (vocab.get_token_from_index(index, vocab_namespace)
+                                                         for index in range(vocab.get_vocab_size(vocab_namespace)))]
     if lowercase_tokens:
         words = [word.lower() for word in words]
     id_map = torch.from_numpy(lm_vocab.get_token_indices(words, namespace))  # (V_tagger,)

@@ -63,6 +63,20 @@ def test_concat_features_are_the_language_models_own_outputs(archives, vocab):
     assert unlowered.language_models[0].id_map[the] == 1 and features.language_models[0].id_map[the] > 1
 
 
+def test_token_aliases_spell_tagger_words_as_the_language_models_do(archives, vocab):
+    features = embedder(archives, vocab, token_aliases={"zebra": "cat", "The": "A"}, lowercase_tokens=True)
+    lm_vocab = load_archive(archives[0]).model.vocab
+    id_map = features.language_models[0].id_map
+    for word, lm_word in (("zebra", "cat"), ("The", "a"), ("dog", "dog")):  # aliased, then lowercased
+        assert id_map[vocab.get_token_index(word, "lm_tokens")] == lm_vocab.get_token_index(lm_word)
+    sentence = ["The", "zebra", "sees", "a", "ball"]
+    with torch.no_grad():
+        output = features(tagger_ids(vocab, [sentence]))[0]
+    lm_words = ["a", "cat", "sees", "a", "ball"]
+    expected = torch.cat([lm_output(archives[0], lm_words, False), lm_output(archives[1], lm_words, True)], -1)
+    assert torch.allclose(output, expected, atol=1e-6)
+
+
 def test_backward_features_see_only_the_words_after_them_and_batching_changes_nothing(archives, vocab):
     features = embedder(archives, vocab)
     forward_width = 8 + 3 * 6
