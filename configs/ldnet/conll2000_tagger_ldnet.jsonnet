@@ -20,6 +20,8 @@ local lm_features = {
   projection_dim: 100,
   dropout: 0.5,
   vocab_namespace: "lm_tokens",
+  // the LMs were trained on contiguous text, lines ending in <eos>: a sentence starts after one
+  context_token: "<eos>",
   // Penn Treebank -> WikiText-2
   token_aliases: {"``": '"', "''": '"', "`": "'", "-LRB-": "(", "-RRB-": ")", "-LCB-": "(", "-RCB-": ")",
                   "--": "—", "n't": "not", wo: "will", ca: "can"},

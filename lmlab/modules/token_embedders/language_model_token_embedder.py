@@ -41,6 +41,8 @@ class FrozenLanguageModel(torch.nn.Module):
         contextualizer: Seq2SeqEncoder the LM's (unidirectional, not carrying state).
         id_map: (V_tagger,) long       tagger id -> LM id (padding -> 0, unknown words -> the LM's OOV id).
         reverse: bool                  a backward LM: a forward LM trained on reversed text.
+        context_id: Optional[int]      an LM id read before each row (in the LM's reading direction), its
+                                       output dropped; None reads the row from the zero state.
     Inputs
         ids: (B, T) long tagger ids;  mask: (B, T) bool, True = token, padding only at the end of a row.
     Outputs
@@ -51,12 +53,13 @@ class FrozenLanguageModel(torch.nn.Module):
     id_map: torch.Tensor
 
     def __init__(self, text_field_embedder: "TextFieldEmbedder", indexer: str, contextualizer: Seq2SeqEncoder,
-                 id_map: torch.Tensor, reverse: bool) -> None:
+                 id_map: torch.Tensor, reverse: bool, context_id: Optional[int] = None) -> None:
         super().__init__()
         self.text_field_embedder = text_field_embedder
         self.indexer = indexer
         self.contextualizer = contextualizer
         self.reverse = reverse
+        self.context_id = context_id
         self.register_buffer("id_map", id_map, persistent=False)  # derived from the two vocabularies
         self.train(False)
 
@@ -65,8 +68,13 @@ class FrozenLanguageModel(torch.nn.Module):
         lm_ids = self.id_map[ids]  # (B, T)
         if self.reverse:
             lm_ids = reverse_padded_rows(lm_ids, lengths)  # each row read from its last token back
+        if self.context_id is not None:  # one more step in front of every row, dropped from the output
+            lm_ids = torch.cat([lm_ids.new_full((lm_ids.shape[0], 1), self.context_id), lm_ids], dim=1)
+            mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
         embedded = self.text_field_embedder({self.indexer: {"tokens": lm_ids}})  # (B, T, E)
         output = self.contextualizer(embedded, mask)  # (B, T, D) or (L, B, T, H)
+        if self.context_id is not None:
+            output = output[..., 1:, :]
         if not self.reverse:
             return output
         if output.dim() == 3:
@@ -106,6 +114,11 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
                                           the lookup and the lowercasing; other words are looked up as they are.
         lowercase_tokens: bool = False    lowercase the tagger's words before looking them up in an LM's
                                           vocabulary (for LMs trained on lowercased text).
+        context_token: Optional[str] = None   a word of the LMs' vocabulary each LM reads just before a
+                                          sentence (a backward LM: just after it), its output dropped: the
+                                          boundary the LMs learnt to start from, e.g. "<eos>" for LMs trained
+                                          on contiguous lines ending in "<eos>", which never saw the zero
+                                          state a sentence otherwise starts from. AllenNLP's `bos_eos_tokens`.
         vocab: Vocabulary                 injected by lmlab (the tagger's vocabulary).
     Inputs
         ids: (B, T) long ids of `vocab_namespace`; 0 is padding.
@@ -129,7 +142,7 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
                  mode: Literal["concat", "scalar_mix"] = "concat", projection_dim: Optional[int] = None,
                  dropout: Probability = 0.0, do_layer_norm: bool = False, vocab_namespace: str = "tokens",
                  token_aliases: Optional[Dict[str, str]] = None, lowercase_tokens: bool = False,
-                 vocab: Optional[Vocabulary] = None) -> None:
+                 context_token: Optional[str] = None, vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
         if vocab is None:
             raise ConfigurationError("needs the vocabulary of the model it is part of (lmlab injects it)", "vocab")
@@ -141,7 +154,7 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
             archives.append(("backward_archive", backward_archive, True))
         self.language_models = torch.nn.ModuleList(
             _load_language_model(path, where, reverse, mode == "scalar_mix", vocab, vocab_namespace,
-                                 token_aliases or {}, lowercase_tokens)
+                                 token_aliases or {}, lowercase_tokens, context_token)
             for where, path, reverse in archives)
         for parameter in self.language_models.parameters():
             parameter.requires_grad_(False)
@@ -254,7 +267,7 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
 
 def _load_language_model(path: str, where: str, reverse: bool, all_layers: bool, vocab: Vocabulary,
                          vocab_namespace: str, token_aliases: Dict[str, str],
-                         lowercase_tokens: bool) -> FrozenLanguageModel:
+                         lowercase_tokens: bool, context_token: Optional[str]) -> FrozenLanguageModel:
     """The embedder and contextualizer of the "language_model" archive at `path`, with its weights."""
     from lmlab.modules.text_field_embedders.text_field_embedder import TextFieldEmbedder
 
@@ -299,4 +312,10 @@ def _load_language_model(path: str, where: str, reverse: bool, all_layers: bool,
     id_map = torch.from_numpy(lm_vocab.get_token_indices(words, namespace))  # (V_tagger,)
     if vocab.is_padded(vocab_namespace):  # padding and OOV map to the LM's, whatever their strings
         id_map[0], id_map[1] = 0, 1
-    return FrozenLanguageModel(text_field_embedder, indexer, contextualizer, id_map, reverse)
+    context_id = None
+    if context_token is not None:
+        if context_token not in lm_vocab.get_token_to_index_vocabulary(namespace):
+            raise ConfigurationError(f"{context_token!r} is not a word of the language model in {path}",
+                                     "context_token")
+        context_id = lm_vocab.get_token_index(context_token, namespace)
+    return FrozenLanguageModel(text_field_embedder, indexer, contextualizer, id_map, reverse, context_id)

@@ -77,6 +77,22 @@ def test_token_aliases_spell_tagger_words_as_the_language_models_do(archives, vo
     assert torch.allclose(output, expected, atol=1e-6)
 
 
+def test_context_token_is_read_before_each_sentence_in_each_direction_and_dropped(archives, vocab):
+    features = embedder(archives, vocab, context_token="red")
+    sentences = [["dog", "sees", "a", "ball"], ["a", "dog"]]
+    with torch.no_grad():
+        output = features(tagger_ids(vocab, sentences))
+    for row, words in enumerate(sentences):
+        expected = torch.cat([lm_output(archives[0], ["red"] + words, False)[1:],  # "red" before the sentence
+                              lm_output(archives[1], words + ["red"], True)[:-1]], -1)  # and, backwards, after it
+        assert torch.allclose(output[row, :len(words)], expected, atol=1e-6)
+        assert (output[row, len(words):] == 0).all()
+    plain = embedder(archives, vocab)(tagger_ids(vocab, sentences))
+    assert not torch.allclose(output[0], plain[0], atol=1e-3)
+    with pytest.raises(ConfigurationError, match=r"context_token: 'zebra' is not a word of the language model"):
+        embedder(archives, vocab, context_token="zebra")
+
+
 def test_backward_features_see_only_the_words_after_them_and_batching_changes_nothing(archives, vocab):
     features = embedder(archives, vocab)
     forward_width = 8 + 3 * 6
