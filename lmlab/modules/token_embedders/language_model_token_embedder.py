@@ -71,8 +71,8 @@ class FrozenLanguageModel(torch.nn.Module):
         if self.context_id is not None:  # one more step in front of every row, dropped from the output
             lm_ids = torch.cat([lm_ids.new_full((lm_ids.shape[0], 1), self.context_id), lm_ids], dim=1)
             mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
-        embedded = self.text_field_embedder({self.indexer: {"tokens": lm_ids}})  # (B, T, E)
-        output = self.contextualizer(embedded, mask)  # (B, T, D) or (L, B, T, H)
+        embedded = self.text_field_embedder({self.indexer: {"tokens": lm_ids}})  # (B, T (+ 1), E)
+        output = self.contextualizer(embedded, mask)  # (B, T (+ 1), D) or (L, B, T (+ 1), H)
         if self.context_id is not None:
             output = output[..., 1:, :]
         if not self.reverse:
