@@ -312,10 +312,7 @@ def _load_language_model(path: str, where: str, reverse: bool, all_layers: bool,
     id_map = torch.from_numpy(lm_vocab.get_token_indices(words, namespace))  # (V_tagger,)
     if vocab.is_padded(vocab_namespace):  # padding and OOV map to the LM's, whatever their strings
         id_map[0], id_map[1] = 0, 1
-    context_id = None
-    if context_token is not None:
-        if context_token not in lm_vocab.get_token_to_index_vocabulary(namespace):
-            raise ConfigurationError(f"{context_token!r} is not a word of the language model in {path}",
-                                     "context_token")
-        context_id = lm_vocab.get_token_index(context_token, namespace)
+    context_id = None if context_token is None else lm_vocab.get_token_to_index_vocabulary(namespace).get(context_token)
+    if context_token is not None and context_id is None:
+        raise ConfigurationError(f"{context_token!r} is not a word of the language model in {path}", "context_token")
     return FrozenLanguageModel(text_field_embedder, indexer, contextualizer, id_map, reverse, context_id)
