@@ -33,7 +33,7 @@ class Prune(Subcommand):
     @overrides
     def run(self, args: argparse.Namespace) -> int:
         from lmlab.commands.list import import_builtin_components
-        from lmlab.training.layer_selection import prune_tagger
+        from lmlab.training.pruning import prune_tagger
 
         import_builtin_components()
         metrics = prune_tagger(args.archive, args.serialization_dir, args.overrides, force=args.force,

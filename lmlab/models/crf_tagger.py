@@ -12,7 +12,7 @@ from lmlab.models.model import Model
 from lmlab.modules.conditional_random_field import ConditionalRandomField
 from lmlab.modules.initializers import InitializerApplicator
 from lmlab.modules.metrics import CategoricalAccuracy, SpanBasedF1Measure
-from lmlab.modules.pruning import LayerSelection
+from lmlab.modules.layer_selection import LayerSelection
 from lmlab.modules.regularizers import RegularizerApplicator
 from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
 from lmlab.modules.text_field_embedders import TextFieldEmbedder

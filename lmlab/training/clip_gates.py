@@ -3,7 +3,7 @@ from typing import Any, Dict
 
 from overrides import overrides
 
-from lmlab.modules.pruning import clip_gates
+from lmlab.modules.layer_selection import clip_gates
 from lmlab.training.callbacks import TrainerCallback
 
 

@@ -4,7 +4,7 @@ import torch
 
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.params import Params
-from lmlab.modules.pruning import LayerSelection, clip_gates
+from lmlab.modules.layer_selection import LayerSelection, clip_gates
 from lmlab.modules.seq2seq_encoders import DenseRnn
 
 
