@@ -7,6 +7,7 @@ from torch.autograd.function import FunctionCtx
 from torch.nn import functional as F
 
 from lmlab.common.errors import ConfigurationError
+from lmlab.modules.softmax_losses.linear_cross_entropy import linear_cross_entropy
 from lmlab.modules.softmax_losses.softmax_loss import SoftmaxLoss
 from lmlab.modules.util import claim_single_backward
 
@@ -118,7 +119,8 @@ class SampledSoftmaxLoss(SoftmaxLoss):
         in the backward pass, into their gradient in place; the weight and bias gradients are built once,
         from the N+S looked-up rows (dense: one zero-filled (V, D) tensor; sparse: those rows).
         In `eval()` the full loss is computed in chunks of rows so that no more than about 2^25 logits exist
-        at once.
+        at once, each by `linear_cross_entropy`, the function `softmax` computes its loss with: a batch of
+        one chunk gets the same bits as "softmax" with the same weights, on every CPU kernel.
     """
 
     def __init__(self, num_words: int, embedding_dim: int, num_samples: int, sparse: bool = False,
@@ -159,8 +161,7 @@ class SampledSoftmaxLoss(SoftmaxLoss):
         rows_per_chunk = max(1, (1 << 25) // self.num_words)
         total = embeddings.new_zeros(())
         for chunk, chunk_targets in zip(embeddings.split(rows_per_chunk), targets.split(rows_per_chunk), strict=False):
-            logits = F.linear(chunk, self.weight, self.bias.squeeze(1))  # (n, V)
-            total = total + F.cross_entropy(logits, chunk_targets, reduction="sum")
+            total = total + linear_cross_entropy(chunk, self.weight, self.bias.squeeze(1), chunk_targets)
         return total
 
     def log_probs(self, embeddings: torch.Tensor) -> torch.Tensor:
