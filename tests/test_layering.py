@@ -56,3 +56,78 @@ def test_common_knows_nothing_of_torch_at_import_time():
         names = [alias.name for node in top_level if isinstance(node, ast.Import) for alias in node.names]
         names += [node.module for node in top_level if isinstance(node, ast.ImportFrom) and node.module]
         assert not [n for n in names if n.split(".")[0] in ("torch", "numpy", "h5py", "spacy")], path
+
+
+def _module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT.parent).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+    return ".".join(parts)
+
+
+def _import_graph(root: Path) -> dict:
+    """{module: the lmlab modules it imports anywhere in its file (function-level imports included)}.
+
+    `from a.b import c` counts as importing `a.b.c` when that is a module, else `a.b`.
+    """
+    modules = {_module_name(path): path for path in root.rglob("*.py")}
+    graph = {}
+    for module, path in modules.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                edges.update(f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules
+                             else node.module for alias in node.names)
+        graph[module] = {edge for edge in edges if edge in modules and edge != module}
+    return graph
+
+
+def _cycles(graph: dict) -> list:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _package(module: str) -> str:
+    return module.rpartition(".")[0]
+
+
+def test_no_import_cycle_inside_a_package():
+    """Modules of one package never import each other in a circle, not even through a function-level import
+    (a package's `__init__` re-exporting its modules is not a cycle: it is left out)."""
+    graph = _import_graph(ROOT)
+    inits = {_module_name(path) for path in ROOT.rglob("__init__.py")}
+    within = {module: {other for other in edges if _package(other) == _package(module) and other not in inits}
+              for module, edges in graph.items() if module not in inits}
+    assert not _cycles(within), _cycles(within)
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert _cycles({"p.a": {"p.b"}, "p.b": {"p.c"}, "p.c": {"p.a"}, "p.d": {"p.a"}}) == [["p.a", "p.b", "p.c"]]
+    assert _cycles({"p.a": {"p.b"}, "p.b": set()}) == []

@@ -4,7 +4,8 @@ Supported annotations (a closed set, checked when a component is registered):
 `int`, `float`, `bool`, `str`, `Any` (raw JSON), `Literal[...]`, `Optional[X]`, `Union[X, Y]` (tried in
 order), `List[X]`, `Sequence[X]`, `Tuple[X, ...]`, `Tuple[X, Y]`, `Set[X]`, `Dict[str, X]`, any
 `FromParams` class (a `Registrable` base picks its implementation with the `"type"` key, falling
-back to `default_implementation`), `Lazy[X]`, and `Annotated[X, Range(...)]` (X with a value constraint,
+back to `default_implementation`; a class chooses through the `choose_implementation` hook), `Lazy[X]`
+(defined here, beside the `build` it calls), and `Annotated[X, Range(...)]` (X with a value constraint,
 e.g. `Probability` from `lmlab.common.constraints`).
 
 Run-time arguments: keyword arguments given to `from_params` go to that object's constructor (and
@@ -24,17 +25,20 @@ Errors: a `ConfigurationError` raised by a constructor gets the config path of t
 Any other exception from a constructor is not a config mistake and propagates unchanged.
 """
 import collections.abc
+import copy
 import inspect
 import json
 import typing
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, TypeGuard, TypeVar, Union
+from typing import Any, Dict, Generic, List, Optional, Sequence, Tuple, Type, TypeGuard, TypeVar, Union
 
+from lmlab.common.coercion import coerce_primitive
+from lmlab.common.coercion import found as _found
 from lmlab.common.constraints import Range
 from lmlab.common.errors import ConfigurationError, LmlabError
-from lmlab.common.lazy import Lazy
 from lmlab.common.params import Params, join_path
 
 T = TypeVar("T", bound="FromParams")
+L = TypeVar("L")
 
 INJECTABLE = ("vocab", "serialization_dir")
 """Run-time values passed down to any nested constructor with a parameter of the same name."""
@@ -60,6 +64,52 @@ class FromParams:
         injected = {k: v for k, v in extras.items() if k in INJECTABLE}
         value, _ = _build_object(cls, params, params.history, injected, extras)
         return value
+
+    @classmethod
+    def choose_implementation(cls, params: Params, path: str) -> Tuple[type, Optional[str], Dict[str, Any]]:
+        """Hook: which class a config for `cls` builds, and how.
+
+        Returns (class, name of an alternative constructor or None, the keys this choice read, for the
+        filled config). It may pop keys from `params` (a `Registrable` base pops `"type"`). Default:
+        `cls` itself, through `__init__`.
+        """
+        return cls, None, {}
+
+    @classmethod
+    def config_name(cls) -> str:
+        """How messages name this class (\"unknown key for ...\"): a registered name where it has one."""
+        return cls.__name__
+
+
+class Lazy(Generic[L]):
+    """`Lazy[T]`: a config for an object that can only be built once run-time arguments exist.
+
+    An optimizer needs the model's parameters, a learning-rate scheduler needs the optimizer; their
+    constructors annotate those arguments as `Lazy[Optimizer]`, and the caller later does
+    `lazy_optimizer.construct(model_parameters=...)`. Every other argument comes from the config, and
+    config errors still name the config path the `Lazy` was read from. `construct` builds a fresh object
+    each call.
+    """
+
+    def __init__(self, annotation: Any, params: Optional[Params] = None,
+                 injected: Optional[Dict[str, Any]] = None) -> None:
+        self._annotation = annotation
+        self._params = params if params is not None else Params({})
+        self._injected = dict(injected or {})
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The config this object will be built from, as given (defaults are filled on construction)."""
+        return self._params.as_dict()
+
+    def construct(self, **kwargs: Any) -> L:
+        params = Params(copy.deepcopy(self._params.params), self._params.history)
+        value, _ = build(self._annotation, params, self._params.history, self._injected, explicit=kwargs)
+        return typing.cast(L, value)
+
+    def __repr__(self) -> str:
+        name = getattr(self._annotation, "__name__", str(self._annotation))
+        return f"Lazy[{name}]({self.config})"
 
 
 def validate(annotation: Any, value: Any, path: str = "", run_time: Sequence[str] = ()) -> Any:
@@ -204,26 +254,7 @@ def _build_dict(args: Tuple[Any, ...], annotation: Any, value: Any, path: str,
 def _build_object(cls: type, params: Params, path: str, injected: Dict[str, Any],
                   explicit: Dict[str, Any], check: bool = False) -> Tuple[Any, Dict[str, Any]]:
     """Build a FromParams class: choose the implementation, then call its constructor."""
-    from lmlab.common.registrable import Registrable  # registrable imports this module
-
-    chosen: type = cls
-    constructor_name: Optional[str] = None
-    filled: Dict[str, Any] = {}
-    if issubclass(cls, Registrable) and cls.is_registry_base():
-        type_name = params.pop("type", cls.default_implementation)
-        if type_name is None:
-            raise ConfigurationError(
-                f'missing key "type" for {cls.__name__} (one of: {", ".join(cls.list_available())})',
-                join_path(path, "type"))
-        if not isinstance(type_name, str):
-            raise ConfigurationError(f"expected a {cls.__name__} name (str), found {_found(type_name)}",
-                                     join_path(path, "type"))
-        try:
-            chosen, constructor_name = cls.resolve_class_name(type_name)
-        except ConfigurationError as err:
-            raise err.relocate(join_path(path, "type")) from None
-        filled["type"] = type_name
-
+    chosen, constructor_name, filled = typing.cast(Type[FromParams], cls).choose_implementation(params, path)
     if _overrides_from_params(chosen):
         snapshot = params.as_dict()
         if check:  # its own `from_params` decides what its keys mean: only the type can be checked here
@@ -277,7 +308,8 @@ def _constructor_arguments(cls: type, constructor_name: Optional[str], params: P
             errors.append(ConfigurationError(f"missing required key ({describe(annotation)}) for {cls.__name__}",
                                              key_path))
     try:
-        params.assert_empty(f'"{_type_label(cls)}"', allowed=[n for n in parameters if n not in explicit])
+        owner = typing.cast(Type[FromParams], cls).config_name()
+        params.assert_empty(f'"{owner}"', allowed=[n for n in parameters if n not in explicit])
     except ConfigurationError as err:
         errors.append(err)
     if errors:
@@ -340,24 +372,6 @@ def _unsupported(annotation: Any) -> Optional[str]:
 # Primitives and helpers
 
 
-def coerce_primitive(kind: type, value: Any, path: str) -> Any:
-    """Check/convert a JSON value to int, float, bool or str. Never converts str to a number."""
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        if isinstance(value, float) and value.is_integer():
-            value, ok = int(value), True
-    elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise ConfigurationError(f"expected {kind.__name__}, found {_found(value)}", path)
-    return value
-
-
 def describe(annotation: Any) -> str:
     """Human-readable name of an annotation, for messages: `list of int`, `int or null`."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
@@ -382,17 +396,6 @@ def describe(annotation: Any) -> str:
     if annotation is Any:
         return "any value"
     return getattr(annotation, "__name__", str(annotation))
-
-
-def _found(value: Any) -> str:
-    if isinstance(value, (Params, dict)):
-        return "object"
-    if isinstance(value, (list, tuple)):
-        return "list"
-    if value is None:
-        return "null"
-    shown = json.dumps(value) if isinstance(value, (str, int, float, bool)) else repr(value)
-    return f"{type(value).__name__} {shown[:60]}"
 
 
 def _expect_params(value: Any, annotation: Any, path: str) -> Params:
@@ -426,17 +429,6 @@ def _is_from_params(annotation: Any) -> TypeGuard[Type[FromParams]]:
 def _overrides_from_params(cls: type) -> bool:
     method = getattr(cls, "from_params", None)
     return getattr(method, "__func__", None) is not vars(FromParams)["from_params"].__func__
-
-
-def _type_label(cls: type) -> str:
-    from lmlab.common.registrable import Registrable
-
-    if issubclass(cls, Registrable):
-        base = cls.registry_base()
-        name = base.name_of(cls) if base is not None else None
-        if name:
-            return name
-    return cls.__name__
 
 
 def _remember(obj: Any, filled: Dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 from typing import Any, Dict, Iterator, List, Mapping, MutableMapping, Optional, Union
 
+from lmlab.common.coercion import coerce_primitive
 from lmlab.common.errors import ConfigurationError, did_you_mean
 
 _NO_DEFAULT = object()
@@ -46,8 +47,6 @@ class Params(MutableMapping):
         return self._wrap(key, self.params[key]) if key in self.params else default
 
     def _typed_pop(self, key: str, kind: type, default: Any) -> Any:
-        from lmlab.common.from_params import coerce_primitive  # one set of coercion rules
-
         value = self.pop(key, default)
         if value is None and default is None:
             return None

@@ -14,10 +14,13 @@ group `lmlab.plugins`) before it is reported, with a did-you-mean, as a config e
 """
 import importlib
 import re
-from typing import Callable, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, cast
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, cast
 
+from lmlab.common.coercion import found
 from lmlab.common.errors import ConfigurationError, did_you_mean
 from lmlab.common.from_params import FromParams, check_constructor
+from lmlab.common.params import Params, join_path
+from lmlab.common.plugins import import_plugins
 
 R = TypeVar("R", bound="Registrable")
 
@@ -80,8 +83,6 @@ class Registrable(FromParams):
         """(implementation, constructor name) for a registered name or a "package.module.Class" path."""
         registry = Registrable._registry.get(cls, {})
         if name not in registry:
-            from lmlab.common.plugins import import_plugins
-
             import_plugins()  # a plugin may provide it; cheap after the first call
         if name in registry:
             return registry[name]
@@ -91,6 +92,31 @@ class Registrable(FromParams):
         raise ConfigurationError(
             f'unknown {cls.__name__} "{name}"{did_you_mean(name, available)} '
             f"(available: {', '.join(available) or 'none'}; see `lmlab list {cls.registry_name()}`)")
+
+    @classmethod
+    def choose_implementation(cls, params: Params, path: str) -> Tuple[type, Optional[str], Dict[str, Any]]:
+        """`FromParams`' hook: a registry base reads `"type"` (or takes `default_implementation`); an
+        implementation builds itself."""
+        if not cls.is_registry_base():
+            return cls, None, {}
+        type_name = params.pop("type", cls.default_implementation)
+        if type_name is None:
+            raise ConfigurationError(
+                f'missing key "type" for {cls.__name__} (one of: {", ".join(cls.list_available())})',
+                join_path(path, "type"))
+        if not isinstance(type_name, str):
+            raise ConfigurationError(f"expected a {cls.__name__} name (str), found {found(type_name)}",
+                                     join_path(path, "type"))
+        try:
+            chosen, constructor_name = cls.resolve_class_name(type_name)
+        except ConfigurationError as err:
+            raise err.relocate(join_path(path, "type")) from None
+        return chosen, constructor_name, {"type": type_name}
+
+    @classmethod
+    def config_name(cls) -> str:
+        base = cls.registry_base()
+        return (base.name_of(cls) if base is not None else None) or cls.__name__
 
     @classmethod
     def by_name(cls: Type[R], name: str) -> Callable[..., R]:
