@@ -13,7 +13,11 @@ class Prune(Subcommand):
     The tagger trains on its own data (its archived config) while the gates of its LMs' layers are pushed
     to 0 or 1 with at most BUDGET left open; the best validation F1 within the budget is kept, its closed
     layers are deleted and DIR/model.tar.gz is written (it loads and predicts like any other archive).
-    Set the budget with --overrides, e.g. -o '{"model.layer_selection": {"budget": 2, "strength": 0.05}}'.
+    Set the budget with --overrides, e.g. -o '{"model.layer_selection": {"budget": 2, "strength": 0.05}}'
+    (configs/ldnet/conll2000_prune.jsonnet is LD-Net's whole recipe). The tagger's patience and plateau
+    schedule are dropped (they would read the within-budget F1, 0 until the budget is met) and refused in
+    overrides. The run is prepared and trained beside DIR and moved there only when it is complete: a
+    prune that fails leaves DIR as it was.
     """
 
     @overrides

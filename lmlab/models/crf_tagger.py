@@ -11,8 +11,8 @@ from lmlab.data.vocabulary import Vocabulary
 from lmlab.models.model import Model
 from lmlab.modules.conditional_random_field import ConditionalRandomField
 from lmlab.modules.initializers import InitializerApplicator
-from lmlab.modules.metrics import CategoricalAccuracy, SpanBasedF1Measure
 from lmlab.modules.layer_selection import LayerSelection
+from lmlab.modules.metrics import CategoricalAccuracy, SpanBasedF1Measure
 from lmlab.modules.regularizers import RegularizerApplicator
 from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
 from lmlab.modules.text_field_embedders import TextFieldEmbedder
@@ -44,7 +44,8 @@ class CrfTagger(Model):
         top_k: Optional[int] = None       also return the k best tag sequences and their scores.
         layer_selection: Optional[LayerSelection] = None   LD-Net pruning: train the gates of the layers of
                                           the dense language models behind every "language_model_token_embedder"
-                                          with this sparsity objective (see `lmlab prune`).
+                                          with this sparsity objective (see `lmlab prune`). The training
+                                          objective is then LD-Net's: the NLL per sentence plus the penalty.
         initializer, regularizer          optional, by parameter-name regex.
     Inputs
         tokens: text field tensors; tags: optional (B, T) long gold tag ids;
@@ -53,7 +54,9 @@ class CrfTagger(Model):
         logits: (B, T, K) emission scores; mask: (B, T) bool; tags: (B, T) long best sequence (0 at padding);
         top_k_tags: (B, k, T) and top_k_scores: (B, k) with `top_k`; when tags are given, loss: scalar, the
         CRF's negative log-likelihood of the batch per token, and num_target_tokens: the tokens it is
-        averaged over; words: from metadata.
+        averaged over; with `layer_selection` the loss is the NLL per sentence (summed over the batch,
+        divided by B, as LD-Net's `CRFLoss(average_batch=True)`) and num_target_tokens is B, so that
+        the penalty's strength means what LD-Net's lambda_0 means; words: from metadata.
     Metrics
         accuracy (tokens), and with `label_encoding` precision-, recall-, f1-measure- "overall" and per
         chunk type (conlleval's counts). With `layer_selection` also "active_layers" (non-zero gates) and
@@ -135,9 +138,14 @@ class CrfTagger(Model):
             with torch.no_grad():
                 output["top_k_tags"], output["top_k_scores"] = self.crf.viterbi_decode(logits, mask, self.top_k)
         if tags is not None:
-            num_tokens = mask.sum()
-            output["loss"] = -self.crf(logits, tags, mask).sum() / num_tokens.clamp(min=1)
-            output["num_target_tokens"] = num_tokens
+            log_likelihood = self.crf(logits, tags, mask)  # (B,)
+            if self._layer_selection is None:
+                num_tokens = mask.sum()
+                output["loss"] = -log_likelihood.sum() / num_tokens.clamp(min=1)
+                output["num_target_tokens"] = num_tokens
+            else:  # LD-Net's CRFLoss(average_batch=True): lambda_0 is relative to the NLL per sentence
+                output["loss"] = -log_likelihood.mean()
+                output["num_target_tokens"] = log_likelihood.new_tensor(log_likelihood.shape[0])
             self._accuracy(best, tags, mask)
             if self._span_f1 is not None:
                 self._span_f1(best, tags, mask)

@@ -1,4 +1,6 @@
-"""`train_model`: everything `lmlab train` does, from a config to an archived model.
+"""The one run lifecycle: `run_experiment` takes a checked config to an archived model in a run folder;
+`train_model` is `lmlab train` on it, and other run-producing commands (`lmlab prune`) call it with a
+`RunRecipe` that says what differs (where the model comes from, what happens after training).
 
 Top-level config keys: see `CONFIG_KEYS`.
 
@@ -6,6 +8,7 @@ Order of work, and what a failure leaves on disk
     1. `check_config` reads the whole config as building it will, without any data: keys, types,
        registered names and required arguments of every block. Every problem of every block is reported
        at once, before any file is read or written (`lmlab check` and `lmlab train --dry-run` stop here).
+       Callers check before they call `run_experiment`.
     2. A new run is prepared in a hidden sibling folder `.{name}.tmp-XXXXXXXX`: data read, vocabulary
        built and saved, model and trainer built, filled config written. Only then is it renamed to the
        run folder; with `--force` the old run is moved aside and deleted at that moment, not before. A
@@ -16,6 +19,10 @@ Order of work, and what a failure leaves on disk
        is nothing to recover and retrying should just work; from the first checkpoint on a failed or
        killed run stays for `--recover`, which continues in place. (A process killed before its first
        checkpoint cannot clean up: its folder has no checkpoint, and `--recover` starts from the beginning.)
+    3'. A run that cannot be recovered (`RunRecipe.recoverable` False: `lmlab prune`, whose result only
+       counts once its last step has passed) trains, finishes and archives in the staging folder, and is
+       moved into place only then: a failure at any step leaves no new folder and a previous run
+       byte-identical.
 """
 import contextlib
 import copy
@@ -106,6 +113,30 @@ def check_config(params: Params, cuda_device: Optional[int] = None) -> Dict[str,
     return filled
 
 
+class RunRecipe:
+    """What a run-producing command changes in `run_experiment`; this base is `lmlab train`'s recipe.
+
+    Attributes
+        recoverable: bool = True   the run folder is in place while training, so `--recover` finds its
+                                   checkpoints; False: moved into place only once archived (see the
+                                   module docstring).
+    Methods (hooks, called in this order)
+        initial_model(config) -> Optional[Model]   a model to train instead of building `config["model"]`
+            (its vocabulary is the run's; none is built from data). Called after the seeds are set.
+        finish(model, loaders, config) -> (config to archive, extra metrics)   after training, on the best
+            weights; may change the model (e.g. delete layers) or raise a `LmlabError`, leaving no archive.
+    """
+
+    recoverable = True
+
+    def initial_model(self, config: Dict[str, Any]) -> Optional[Model]:
+        return None
+
+    def finish(self, model: Model, loaders: Dict[str, DataLoader],
+               config: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        return config, {}
+
+
 def train_model(params: Params, serialization_dir: str, recover: bool = False, force: bool = False,
                 cuda_device: Optional[int] = None) -> Model:
     """Train from `params` into `serialization_dir` and write `model.tar.gz`; returns the best model.
@@ -115,19 +146,35 @@ def train_model(params: Params, serialization_dir: str, recover: bool = False, f
     if recover and force:
         raise ConfigurationError("use either --recover or --force, not both")
     config = check_config(params, cuda_device)
+    return run_experiment(config, serialization_dir, RunRecipe(), recover=recover, force=force)[0]
+
+
+def run_experiment(config: Dict[str, Any], serialization_dir: str, recipe: RunRecipe, recover: bool = False,
+                   force: bool = False) -> Tuple[Model, Dict[str, Any]]:
+    """Prepare, train, finish and archive the run of a checked config (`check_config`) in `serialization_dir`.
+
+    Returns the final model and the run's metrics (also in `metrics.json`). See the module docstring.
+    """
     directory = Path(os.path.abspath(serialization_dir))  # a real name, so its siblings can be made
     if recover:
+        if not recipe.recoverable:
+            raise ConfigurationError("this kind of run cannot be recovered: start it again")
         if not (directory / CONFIG_NAME).is_file():
             raise ConfigurationError(f"nothing to recover: {directory / CONFIG_NAME} does not exist")
-        return _train(_prepare(config, directory, directory, recover=True), config, directory, recover=True)
+        return _train(_prepare(config, directory, directory, True, recipe), config, directory, True, recipe)
     if not distributed.is_main_process():  # rank 0 alone makes the run folder; the others build the same run
-        return _train(_prepare(config, directory, directory, recover=False), config, directory, recover=False)
+        return _train(_prepare(config, directory, directory, False, recipe), config, directory, False, recipe)
     _check_new_run_directory(directory, force)
+    if not recipe.recoverable:  # the whole run in the staging folder: nothing is replaced until it is done
+        with _staging_directory(directory) as staging:
+            result = _train(_prepare(config, staging, staging, False, recipe), config, staging, False, recipe)
+            _move_into_place(staging, directory, force)
+        return result
     with _staging_directory(directory) as staging:
-        run = _prepare(config, staging, directory, recover=False)
+        run = _prepare(config, staging, directory, False, recipe)
         _move_into_place(staging, directory, force)
     try:
-        return _train(run, config, directory, recover=False)
+        return _train(run, config, directory, False, recipe)
     except BaseException:
         if Checkpointer(str(directory)).latest() is None:  # nothing to recover: leave no folder behind
             shutil.rmtree(directory, ignore_errors=True)
@@ -141,10 +188,11 @@ class _Run(NamedTuple):
     trainer: Trainer
 
 
-def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bool) -> _Run:
+def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bool, recipe: RunRecipe) -> _Run:
     """Read the data and build everything; the vocabulary and config go to `workdir`, while the model and
     trainer are given the run folder `directory`, where they will write once training starts."""
     set_seeds(config["random_seed"], config["numpy_seed"], config["pytorch_seed"])
+    initial = recipe.initial_model(config)
     reader = DatasetReader.from_params(_block(config, "dataset_reader"))
     validation_reader = DatasetReader.from_params(_block(config, "validation_dataset_reader")) \
         if config["validation_dataset_reader"] is not None else reader
@@ -155,7 +203,12 @@ def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bo
         if config[f"{name}_data_path"]:
             loaders[name] = build_data_loader(validation_config, validation_reader, config[f"{name}_data_path"],
                                               validation_block)
-    vocab = _vocabulary(config, loaders, workdir, recover)
+    if initial is None:
+        vocab = _vocabulary(config, loaders, workdir, recover)
+    else:
+        vocab = initial.vocab
+        if distributed.is_main_process():
+            vocab.save_to_files(str(workdir / VOCABULARY_NAME))
     for loader in loaders.values():
         loader.index_with(vocab)
     if distributed.is_distributed():  # each process takes its share; all run as many training batches
@@ -164,34 +217,38 @@ def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bo
                 loader.shard(distributed.rank(), distributed.world_size(), even=name == "train")
             except ConfigurationError as err:
                 raise err.relocate("data_loader" if name == "train" else validation_block) from None
-    model = Model.from_params(_block(config, "model"), vocab=vocab, serialization_dir=str(directory))
+    model = initial if initial is not None else \
+        Model.from_params(_block(config, "model"), vocab=vocab, serialization_dir=str(directory))
     trainer = Trainer.from_params(_block(config, "trainer"), model=model, data_loader=loaders["train"],
                                   validation_data_loader=loaders.get("validation"), serialization_dir=str(directory))
     _write_or_check_config(workdir, config, recover)
     return _Run(reader, loaders, model, trainer)
 
 
-def _train(run: _Run, config: Dict[str, Any], directory: Path, recover: bool) -> Model:
+def _train(run: _Run, config: Dict[str, Any], directory: Path, recover: bool,
+           recipe: RunRecipe) -> Tuple[Model, Dict[str, Any]]:
     model = run.model
     if recover and not run.trainer.resume():
         logger.info("no checkpoint in %s: starting from the beginning", directory)
     try:
         metrics = run.trainer.train()
     except KeyboardInterrupt:
-        if (directory / "best.th").is_file() and distributed.is_main_process():
+        if recipe.recoverable and (directory / "best.th").is_file() and distributed.is_main_process():
             archive_model(directory, config, model, run.reader, weights=directory / "best.th")
         raise
     if (directory / "best.th").is_file():
         model.load_state_dict(_load_weights(directory / "best.th"))
+    archived, extra = recipe.finish(model, run.loaders, config)
+    metrics.update(extra)
     if distributed.is_main_process():
-        archive_model(directory, config, model, run.reader)
+        archive_model(directory, archived, model, run.reader)
     if "test" in run.loaders and config["evaluate_on_test"]:
         test_metrics = evaluate_model(model, run.loaders["test"], model.device(), progress_bar=False)
         metrics.update({f"test_{k}": v for k, v in test_metrics.items()})
-        if distributed.is_main_process():
-            with atomic_write(directory / "metrics.json") as stream:
-                json.dump(metrics, stream, indent=2)
-    return model
+    if distributed.is_main_process():
+        with atomic_write(directory / "metrics.json") as stream:
+            json.dump(metrics, stream, indent=2)
+    return model, metrics
 
 
 def _block(config: Dict[str, Any], key: str) -> Params:

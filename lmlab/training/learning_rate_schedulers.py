@@ -22,6 +22,8 @@ class LearningRateScheduler(Registrable):
     """Wraps a torch scheduler; see the module docstring. Inputs: optimizer. Outputs: none (updates lr)."""
 
     run_time_arguments = ("optimizer", "num_epochs", "num_steps_per_epoch")
+    reads_validation_metric = False
+    """Whether the schedule acts on the validation metric (a plateau schedule), not only on steps and epochs."""
 
     def __init__(self, scheduler: Any) -> None:
         self.scheduler = scheduler
@@ -58,6 +60,8 @@ class ReduceOnPlateauLearningRateScheduler(LearningRateScheduler):
     Outputs: none.
     """
 
+    reads_validation_metric = True
+
     def __init__(self, optimizer: torch.optim.Optimizer, factor: float = 0.5, patience: int = 0,
                  min_lr: float = 0.0) -> None:
         super().__init__(torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=factor,
@@ -66,6 +70,26 @@ class ReduceOnPlateauLearningRateScheduler(LearningRateScheduler):
     def step_epoch(self, validation_metric: Optional[float] = None) -> None:
         if validation_metric is not None:
             self.scheduler.step(validation_metric)
+
+
+@LearningRateScheduler.register("inverse_time")
+class InverseTimeLearningRateScheduler(LearningRateScheduler):
+    """lr_e = lr / (1 + decay * e) after epoch e (LD-Net's and LM-LSTM-CRF's SGD schedule, `lr_decay` 0.05).
+
+    Registered as a `LearningRateScheduler` with name "inverse_time".
+
+    Parameters
+        decay: float = 0.05
+    Inputs: optimizer. Outputs: none (updates every group's lr, each from its own initial lr).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, decay: float = 0.05) -> None:
+        if decay < 0:
+            raise ConfigurationError(f"expected a decay >= 0, found {decay}", "decay")
+        super().__init__(torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0 / (1.0 + decay * epoch)))
+
+    def step_epoch(self, validation_metric: Optional[float] = None) -> None:
+        self.scheduler.step()
 
 
 @LearningRateScheduler.register("linear_with_warmup")

@@ -100,17 +100,46 @@ def test_prune_keeps_the_gated_predictions_and_writes_a_smaller_archive(ldnet, t
     assert outputs["tokens"][0] == "anna" and len(outputs["tags"]) == 7
 
 
-def test_prune_that_never_gets_within_budget_writes_no_archive(ldnet, tmp_path):
+def snapshot(directory: Path):
+    return {str(path.relative_to(directory)): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
+
+
+def test_a_failed_prune_with_force_leaves_the_previous_run_byte_identical_and_no_staging_folder(ldnet, tmp_path):
     run, env = ldnet
-    # a strength of 0 leaves every gate open: all 6 layers stay, over the budget of 2
-    overrides = '{"model.layer_selection": {"budget": 2, "strength": 0.0}, "trainer.num_epochs": 1}'
+    previous = tmp_path / "p"
+    previous.mkdir()
+    (previous / "model.tar.gz").write_bytes(b"the previous run")
+    (previous / "metrics.json").write_text("{}")
+    before = snapshot(previous)
+    # a strength of 0 leaves every gate open: all 6 layers stay, over the budget of 2 (found after training)
+    never = '{"model.layer_selection": {"budget": 2, "strength": 0.0}, "trainer.num_epochs": 1}'
+    mistyped = '{"model.layer_selection": {"budget": 2}, "trainer.num_epoch": 1}'  # found by the check
+    for overrides, message in (
+            (never, "lmlab: config error at model.layer_selection.budget: no validated checkpoint used at most 2 "
+                    "layers (the kept one uses 6); train longer (trainer.num_epochs) or raise "
+                    "model.layer_selection.strength. Nothing was written"),
+            (mistyped, 'lmlab: config error at trainer.num_epoch: unknown key for "gradient_descent"; did you mean '
+                       '"num_epochs"?')):
+        result = run_lmlab(["prune", run / "model.tar.gz", "-s", previous, "-o", overrides, "--force"], env=env)
+        assert result.returncode == 2, result.stderr
+        assert error_lines(result.stderr) == [message]
+        assert snapshot(previous) == before
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["p"]  # no staging folder beside it
+
+
+def test_prune_refuses_a_schedule_that_reads_the_within_budget_metric(ldnet, tmp_path):
+    run, env = ldnet
+    overrides = ('{"model.layer_selection": {"budget": 2}, "trainer.patience": 2, '
+                 '"trainer.learning_rate_scheduler": {"type": "reduce_on_plateau"}}')
     result = run_lmlab(["prune", run / "model.tar.gz", "-s", tmp_path / "p", "-o", overrides], env=env)
     assert result.returncode == 2
+    why = "reads the validation f1-measure-within-budget, which is 0 until the budget is met"
     assert error_lines(result.stderr) == [
-        "lmlab: config error at model.layer_selection.budget: no validated checkpoint used at most 2 layers (the "
-        "kept one uses 6); train longer (trainer.num_epochs) or raise model.layer_selection.strength. Nothing was "
-        f"pruned; the run is in {tmp_path / 'p'}"]
-    assert not (tmp_path / "p" / "model.tar.gz").exists() and (tmp_path / "p" / "best.th").is_file()
+        f"lmlab: config error at trainer.patience: early stopping {why}, so it would stop before the gates close; "
+        "set it to null",
+        f'lmlab: config error at trainer.learning_rate_scheduler: "reduce_on_plateau" {why}, so it would lower the '
+        'learning rate before the gates close; use a schedule by epoch (e.g. "inverse_time") or null']
+    assert not (tmp_path / "p").exists()
 
 
 def test_prune_errors_are_one_located_line(ldnet, tagger, tmp_path):

@@ -134,3 +134,31 @@ def test_config_mistakes_are_located(setup, overrides, location, message):
         build(setup, overrides)
     where, text = info.value.problems[0]
     assert where == f"model.{location}" and message in text
+
+
+def test_layer_selection_objective_is_ldnets_nll_per_sentence_plus_lambda0_times_the_regulariser(setup):
+    model = build(setup, layer_selection={"budget": 2, "strength": 0.05})
+    model.eval()  # no dropout: the data term is a function of the inputs alone
+    embedder = model._text_field_embedder.token_embedder("lm_tokens")
+    with torch.no_grad():
+        embedder.language_models[0].contextualizer.gates.copy_(torch.tensor([0.5, 1.0, 0.0]))
+        embedder.language_models[1].contextualizer.gates.copy_(torch.tensor([0.25, 0.0, 0.0]))
+    tensors = batch(setup, 3)
+    output = model(**tensors)
+    objective = output["loss"] + model.get_regularization_penalty()
+    # LD-Net (prune_sparse_seq.py): CRFLoss(average_batch=True) = (log Z - gold score) summed over the batch / B,
+    # plus lambda_0 * sum z(1 - z), plus lambda_0 * sum of the non-zero z while more than lambda_1 are non-zero
+    logits, mask, tags = output["logits"].detach(), output["mask"], tensors["tags"]
+    with torch.no_grad():
+        nll = [float(model.crf.log_partition(logits[b:b + 1], mask[b:b + 1])
+                     - model.crf.score(logits[b:b + 1], tags[b:b + 1], mask[b:b + 1])) for b in range(3)]
+    z_one_minus_z = 0.5 * 0.5 + 1.0 * 0.0 + 0.25 * 0.75  # the zero gates add 0
+    over_budget = 0.5 + 1.0 + 0.25  # three non-zero gates > lambda_1 = 2
+    assert objective.item() == pytest.approx(sum(nll) / 3 + 0.05 * (z_one_minus_z + over_budget), rel=1e-6)
+    assert int(output["num_target_tokens"]) == 3
+    # per sentence, not per token: a batch of one short and one long sentence weighs them alike
+    lengths = mask.sum(1).tolist()
+    assert lengths[0] != lengths[1]
+    pair = {key: value[:2] if isinstance(value, torch.Tensor) else value for key, value in tensors.items()}
+    pair["tokens"] = {name: {k: v[:2] for k, v in fields.items()} for name, fields in tensors["tokens"].items()}
+    assert model(**pair)["loss"].item() == pytest.approx((nll[0] + nll[1]) / 2, rel=1e-6)

@@ -57,3 +57,15 @@ def test_step_and_plateau_and_state_round_trip():
     restored.load_state_dict(scheduler.state_dict())
     restored.step_epoch(1.0)  # still no improvement over 2.0
     assert restored_optimizer.param_groups[0]["lr"] == pytest.approx(0.1)  # own lr 1.0 * 0.1
+
+
+def test_inverse_time_is_ldnets_lr_over_one_plus_decay_times_epochs_and_reads_no_metric():
+    optimizer, scheduler = _scheduler({"type": "inverse_time", "decay": 0.05})
+    rates = []
+    for _ in range(3):
+        rates.append(optimizer.param_groups[0]["lr"])
+        scheduler.step_epoch()
+    assert rates == pytest.approx([1.0, 1 / 1.05, 1 / 1.1])
+    assert not type(scheduler).reads_validation_metric
+    _, plateau = _scheduler({"type": "reduce_on_plateau"})
+    assert type(plateau).reads_validation_metric
