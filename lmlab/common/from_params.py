@@ -5,8 +5,12 @@ Supported annotations (a closed set, checked when a component is registered):
 order), `List[X]`, `Sequence[X]`, `Tuple[X, ...]`, `Tuple[X, Y]`, `Set[X]`, `Dict[str, X]`, any
 `FromParams` class (a `Registrable` base picks its implementation with the `"type"` key, falling
 back to `default_implementation`; a class chooses through the `choose_implementation` hook), `Lazy[X]`
-(defined here, beside the `build` it calls), and `Annotated[X, Range(...)]` (X with a value constraint,
-e.g. `Probability` from `lmlab.common.constraints`).
+(defined here, beside the `build` it calls), and `Annotated[X, constraint]` (X with a value constraint
+from `lmlab.common.constraints`, e.g. `Probability`).
+
+Checks: each argument against its type and constraints, then the class's `check_arguments` hook on
+the arguments together; both run when validating and when building, so `lmlab check` refuses what the
+constructor would.
 
 Run-time arguments: keyword arguments given to `from_params` go to that object's constructor (and
 must not also appear in the config). The *injectable* names in `INJECTABLE` (`vocab`,
@@ -33,8 +37,8 @@ from typing import Any, Dict, Generic, List, Optional, Sequence, Tuple, Type, Ty
 
 from lmlab.common.coercion import coerce_primitive
 from lmlab.common.coercion import found as _found
-from lmlab.common.constraints import Range
-from lmlab.common.errors import ConfigurationError, LmlabError
+from lmlab.common.constraints import Constraint
+from lmlab.common.errors import ConfigurationError, LmlabError, did_you_mean
 from lmlab.common.params import Params, join_path
 
 T = TypeVar("T", bound="FromParams")
@@ -74,6 +78,18 @@ class FromParams:
         `cls` itself, through `__init__`.
         """
         return cls, None, {}
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        """Hook: check how the constructor's config arguments relate (`cutoffs` below `num_words`, ...).
+
+        `arguments` holds every argument read from the config or taken from its default, as JSON (a
+        nested block as its filled config); run-time arguments (`vocab`, an optimizer's parameters) are
+        absent. Raise a `ConfigurationError` located at the offending key; `FromParams` adds the block's
+        path. It runs both when validating (`lmlab check`, nothing built) and before the constructor is
+        called, and only once every argument has passed its own type and constraints. A check on one
+        argument belongs in its type (`lmlab.common.constraints`), not here. Default: nothing to check.
+        """
 
     @classmethod
     def config_name(cls) -> str:
@@ -156,15 +172,16 @@ def build(annotation: Any, value: Any, path: str, injected: Dict[str, Any],
     if origin is typing.Annotated:
         built, filled = build(args[0], value, path, injected, explicit, check)
         for constraint in args[1:]:
-            problem = constraint.check(filled) if isinstance(constraint, Range) else None
+            problem = constraint.check(filled) if isinstance(constraint, Constraint) and filled is not None else None
             if problem:
                 raise ConfigurationError(problem, path)
         return built, filled
     if value is None:
         raise ConfigurationError(f"expected {describe(annotation)}, found null", path)
     if origin is typing.Literal:
-        if value not in args:
-            raise ConfigurationError(f"expected one of {', '.join(map(repr, args))}, found {value!r}", path)
+        if not any(value == arg and type(value) is type(arg) for arg in args):
+            hint = did_you_mean(value, [a for a in args if isinstance(a, str)]) if isinstance(value, str) else ""
+            raise ConfigurationError(f"expected one of {', '.join(map(repr, args))}, found {value!r}{hint}", path)
         return value, value
     if origin is Lazy:
         params = _expect_params(value, annotation, path)
@@ -267,6 +284,10 @@ def _build_object(cls: type, params: Params, path: str, injected: Dict[str, Any]
 
     constructor = getattr(chosen, constructor_name) if constructor_name else chosen
     kwargs, fills = _constructor_arguments(chosen, constructor_name, params, path, injected, explicit, check)
+    try:  # relations between arguments, from the config alone: the same whether or not we build
+        typing.cast(Type[FromParams], chosen).check_arguments(json.loads(json.dumps(fills)))
+    except ConfigurationError as err:
+        raise err.relocate(path) from None
     filled.update(fills)
     if check:
         return None, filled
@@ -389,8 +410,7 @@ def describe(annotation: Any) -> str:
     if origin is Lazy:
         return describe(args[0])
     if origin is typing.Annotated:
-        ranges = [arg.describe() for arg in args[1:] if isinstance(arg, Range)]
-        return " ".join([describe(args[0]), *(f"in {r}" for r in ranges)])
+        return " ".join([describe(args[0]), *(arg.describe() for arg in args[1:] if isinstance(arg, Constraint))])
     if origin is typing.Literal:
         return " or ".join(map(repr, args))
     if annotation is Any:

@@ -1,10 +1,10 @@
 import copy
-from typing import Any, Dict, List, Literal, Optional, Set, Tuple, Union
+from typing import Annotated, Any, Dict, List, Literal, Optional, Set, Tuple, Union
 
 import pytest
 
 from lmlab.common import ConfigurationError, FromParams, InputError, Lazy, LmlabError, Params, Registrable, to_params
-from lmlab.common.constraints import PositiveInt, Probability
+from lmlab.common.constraints import DropoutRate, Increasing, Length, PositiveInt, Probability, Word
 from lmlab.common.from_params import describe, validate
 
 
@@ -275,7 +275,7 @@ def test_annotated_ranges_are_checked_where_the_value_is_read_by_build_and_valid
     assert (built.dropout, built.layers, built.rates) == (1.0, 3, [0.0, 0.5])
     config = {"dropout": 1.5, "layers": 0, "rates": [0.1, -0.2]}
     expected = ["config error at dropout: expected a value in [0, 1], found 1.5",
-                "config error at layers: expected a value in [1, inf], found 0",
+                "config error at layers: expected a value in [1, inf), found 0",
                 "config error at rates[1]: expected a value in [0, 1], found -0.2"]
     with pytest.raises(ConfigurationError) as built_error:
         Regularised.from_params(copy.deepcopy(config))
@@ -285,3 +285,57 @@ def test_annotated_ranges_are_checked_where_the_value_is_read_by_build_and_valid
     with pytest.raises(ConfigurationError, match=r'at dropout: expected float, found str "high"'):
         Regularised.from_params({"dropout": "high"})
     assert describe(Optional[List[Probability]]) == "list of float in [0, 1] or null"
+
+
+class Clustered(FromParams):
+    """Constraints of each kind, and a relation between two arguments (`check_arguments`)."""
+
+    def __init__(self, cutoffs: Annotated[List[int], Length(1), Increasing()], keep: DropoutRate = 0.5,
+                 token: Word = "<mask>", mode: Literal["sum", "mean"] = "sum",
+                 num_words: Optional[PositiveInt] = None, built: int = 0) -> None:
+        self.cutoffs, self.keep, self.token, self.mode, self.num_words = cutoffs, keep, token, mode, num_words
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        if arguments["num_words"] is not None and arguments["cutoffs"][-1] >= arguments["num_words"]:
+            raise ConfigurationError(f"expected every cutoff below num_words {arguments['num_words']}", "cutoffs")
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"cutoffs": []}, "at cutoffs: expected at least 1 item, found 0"),
+    ({"cutoffs": [5, 3]}, "at cutoffs: expected strictly increasing values, found [5, 3] (3 at [1] after 5)"),
+    ({"cutoffs": [3, 3]}, "at cutoffs: expected strictly increasing values"),
+    ({"cutoffs": [3], "keep": 1.0}, "at keep: expected a value in [0, 1), found 1.0"),
+    ({"cutoffs": [3], "token": "a b"}, "at token: expected one non-empty token without spaces, found 'a b'"),
+    ({"cutoffs": [3], "mode": "maen"},
+     """at mode: expected one of 'sum', 'mean', found 'maen'; did you mean "mean"?"""),
+    ({"cutoffs": [3], "mode": True}, "at mode: expected one of 'sum', 'mean', found True"),
+    ({"cutoffs": [3], "num_words": 0}, "at num_words: expected a value in [1, inf), found 0"),
+    ({"cutoffs": [3, 10], "num_words": 10}, "at cutoffs: expected every cutoff below num_words 10"),
+])
+def test_constraints_and_the_argument_hook_refuse_the_same_when_validating_and_when_building(config, expected):
+    with pytest.raises(ConfigurationError) as checked:
+        validate(Clustered, {"block": config}["block"], "block")
+    with pytest.raises(ConfigurationError) as built:
+        Clustered.from_params(Params(copy.deepcopy(config), "block"))
+    assert checked.value.lines() == built.value.lines()
+    assert checked.value.lines()[0].startswith(f"config error {expected.split(':')[0].replace('at ', 'at block.')}:")
+    assert expected.split(": ", 1)[1] in checked.value.lines()[0]
+
+
+def test_the_argument_hook_sees_defaults_and_runs_only_on_valid_arguments():
+    seen = []
+
+    class Watched(Clustered):
+        @classmethod
+        def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+            seen.append(arguments)
+
+    validate(Watched, {"cutoffs": [1, 2]})
+    assert seen == [{"cutoffs": [1, 2], "keep": 0.5, "token": "<mask>", "mode": "sum", "num_words": None,
+                     "built": 0}]
+    with pytest.raises(ConfigurationError):
+        validate(Watched, {"cutoffs": [2, 1]})
+    assert len(seen) == 1
+    assert Watched.from_params({"cutoffs": [1, 2]}, built=3).cutoffs == [1, 2]
+    assert "built" not in seen[-1]  # a run-time argument is not the config's to check
