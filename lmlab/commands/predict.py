@@ -1,21 +1,25 @@
 """`lmlab predict ARCHIVE INPUT|-`: JSON lines in, one JSON line out per input line, in order, as they arrive."""
 import argparse
-import json
+import logging
 import queue
 import sys
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from overrides import overrides
 
 from lmlab.commands.subcommand import Subcommand
 
 MAX_LINE_BYTES = 1_000_000
+logger = logging.getLogger(__name__)
 
 
 @Subcommand.register("predict")
 class Predict(Subcommand):
     """Run a predictor over JSON lines; a bad line gets {"error": ...} in its place, the rest are answered.
+
+    Every line is answered: a line that is not strict JSON, or fails the predictor's checks, or even fails
+    inside the model (an internal error, whose traceback --debug logs), gets one error line of its own.
 
     Lines are answered as they arrive, in batches of up to --batch-size of the lines already read, and
     each batch's answers are flushed at once: `lmlab predict` works at the end of a pipe.
@@ -154,6 +158,7 @@ def answer_json_lines(predict_batch: Callable[[List[Any]], List[Dict[str, Any]]]
     """Answer `lines` as they arrive, in batches of at most `args.batch_size`: one output line per input line,
     in order, printed and flushed at once (unless `args.silent`) and written atomically to `args.output_file`
     at the end. Bad lines get located errors; no input lines at all is an `InputError`."""
+    from lmlab.common import strict_json
     from lmlab.common.errors import InputError
     from lmlab.common.file_utils import atomic_write
 
@@ -161,13 +166,12 @@ def answer_json_lines(predict_batch: Callable[[List[Any]], List[Dict[str, Any]]]
     errors = 0
     try:
         for chunk in lines.batches(args.batch_size):
-            answers = iter(predict_batch([item for _, item in chunk if not isinstance(item, _Bad)]))
+            answers = iter(_isolated(predict_batch, [item for _, item in chunk if not isinstance(item, _Bad)]))
             for number, item in chunk:
-                result = {"error": item.message} if isinstance(item, _Bad) else next(answers)
-                if "error" in result:
+                bad, line = (item, "") if isinstance(item, _Bad) else _encoded(next(answers), lines.name, number)
+                if bad is not None:
                     errors += 1
-                    result = {"error": f"input error at {lines.name}:{number}: {result['error']}"}
-                line = json.dumps(result, ensure_ascii=False)
+                    line = strict_json.dumps({"error": f"{bad.kind} at {lines.name}:{number}: {bad.message}"})
                 if args.output_file:
                     outputs.append(line)
                 if not args.silent:
@@ -185,13 +189,51 @@ def answer_json_lines(predict_batch: Callable[[List[Any]], List[Dict[str, Any]]]
     return 0
 
 
+def _encoded(answer: Union[Dict[str, Any], Exception], name: str,
+             number: int) -> "Tuple[Optional[_Bad], str]":
+    """(None, the output line) of a predictor's answer, or (the error, "") for an input error, a failure
+    inside the model, or an answer that is not strict JSON (the last two are bugs: --debug logs them)."""
+    from lmlab.common import strict_json
+
+    try:
+        if isinstance(answer, Exception):
+            raise answer
+        if "error" in answer:
+            return _Bad(answer["error"]), ""
+        return None, strict_json.encode(answer).decode("utf-8")
+    except Exception as err:
+        logger.debug("%s:%d failed", name, number, exc_info=err)
+        message = "; ".join(str(err).splitlines())
+        return _Bad(f"{type(err).__name__}: {message} (rerun with --debug for the traceback)", "internal error"), ""
+
+
+def _isolated(predict_batch: Callable[[List[Any]], List[Dict[str, Any]]],
+              items: List[Any]) -> List[Union[Dict[str, Any], Exception]]:
+    """`predict_batch(items)`; if it raises, each half's answers (down to single items: the exception of an
+    item that fails alone), so one line that breaks the model does not take its batch with it."""
+    if not items:
+        return []
+    try:
+        return list(predict_batch(items))
+    except Exception as err:
+        if len(items) == 1:
+            return [err]
+        middle = len(items) // 2
+        return _isolated(predict_batch, items[:middle]) + _isolated(predict_batch, items[middle:])
+
+
 class _Bad:
-    def __init__(self, message: str) -> None:
+    """A line answered with an error without the predictor: not JSON, too long, or failed inside the model."""
+
+    def __init__(self, message: str, kind: str = "input error") -> None:
         self.message = message
+        self.kind = kind
 
 
 def _lines(stream: Any) -> Iterator[Tuple[int, Any]]:
     """(line number, parsed JSON or _Bad) for every line; a trailing empty line is not an input."""
+    from lmlab.common import strict_json
+
     for number, raw in enumerate(stream, start=1):
         raw = raw.rstrip(b"\r\n")
         if len(raw) > MAX_LINE_BYTES:
@@ -206,6 +248,6 @@ def _lines(stream: Any) -> Iterator[Tuple[int, Any]]:
             yield number, _Bad("empty line")
             continue
         try:
-            yield number, json.loads(text)
-        except json.JSONDecodeError as err:
-            yield number, _Bad(f"invalid JSON: {err.msg} (column {err.colno})")
+            yield number, strict_json.loads(text)
+        except ValueError as err:  # not strict JSON: NaN, a lone surrogate, too deep, ...
+            yield number, _Bad(str(err))

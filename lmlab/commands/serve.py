@@ -35,7 +35,12 @@ class Serve(Subcommand):
         parser.add_argument("--max-wait-ms", type=float, default=5.0,
                             help="longest a request waits for others to join its batch (default 5)")
         parser.add_argument("--max-body-bytes", type=int, default=1_000_000,
-                            help="largest request body accepted (default 1000000)")
+                            help="largest request body accepted (default 1000000; 413 above)")
+        parser.add_argument("--max-items-per-request", type=int, default=256,
+                            help="most items in one /predict_batch (default 256; 413 above)")
+        parser.add_argument("--max-generated-tokens", type=int, default=4096,
+                            help="most tokens one request may generate, generate.max_tokens summed over its items "
+                                 "(default 4096; 422 above)")
         parser.add_argument("--access-log", action="store_true", help="log one line per request")
         return parser
 
@@ -47,7 +52,8 @@ class Serve(Subcommand):
         from lmlab.predictors.predictor import Predictor
         from lmlab.serving.app import ServerSettings, create_app
 
-        settings = ServerSettings(args.max_batch_size, args.max_wait_ms, args.max_body_bytes)
+        settings = ServerSettings(args.max_batch_size, args.max_wait_ms, args.max_body_bytes,
+                                  args.max_items_per_request, args.max_generated_tokens)
         check_settings(settings)
         import_builtin_components()
         with listen(args.host, args.port) as sock:  # before loading the model: a busy port fails fast
@@ -73,6 +79,10 @@ def check_settings(settings: "ServerSettings") -> None:
         raise ConfigurationError(f"--max-wait-ms must not be negative, found {settings.max_wait_ms}")
     if settings.max_body_bytes < 1:
         raise ConfigurationError(f"--max-body-bytes must be positive, found {settings.max_body_bytes}")
+    if settings.max_items_per_request < 1:
+        raise ConfigurationError(f"--max-items-per-request must be positive, found {settings.max_items_per_request}")
+    if settings.max_generated_tokens < 1:
+        raise ConfigurationError(f"--max-generated-tokens must be positive, found {settings.max_generated_tokens}")
 
 
 def listen(host: str, port: int) -> socket.socket:

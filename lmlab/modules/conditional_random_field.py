@@ -32,7 +32,8 @@ class ConditionalRandomField(torch.nn.Module):
         `viterbi_decode(logits, mask, top_k=None)`: (tags (B, T) long, scores (B,)) for the best
         path of each row; with `top_k=k`: (tags (B, k, T), scores (B, k)), best first. Tags are 0
         where mask is False; a row without tokens gets score 0. When a row has fewer than k allowed
-        paths, the missing ones have score -inf (and meaningless tags).
+        paths, the missing ones have score -inf (and meaningless tags). A batch with T = 0 (or B = 0) is
+        answered with empty tags (B, T) / (B, k, T) and zero scores, like rows without tokens.
     Attributes
         transitions: (K, K) score of tag i followed by tag j; start_transitions, end_transitions: (K,).
     Notes
@@ -81,6 +82,8 @@ class ConditionalRandomField(torch.nn.Module):
 
     def log_partition(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         logits = _full_precision(logits)
+        if logits.size(1) == 0:  # no row has a token
+            return logits.new_zeros(logits.size(0))
         alpha = self.start_transitions + logits[:, 0]  # (B, K): log-sum of the paths ending in each tag
         for t in range(1, logits.size(1)):
             step = torch.logsumexp(alpha.unsqueeze(2) + self.transitions, dim=1) + logits[:, t]  # (B, K)
@@ -90,6 +93,8 @@ class ConditionalRandomField(torch.nn.Module):
 
     def score(self, logits: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         logits = _full_precision(logits)
+        if logits.size(1) == 0:  # no row has a token
+            return logits.new_zeros(logits.size(0))
         tags = tags.masked_fill(~mask, 0)  # padding may hold any value; make it a valid index
         emitted = logits.gather(2, tags.unsqueeze(2)).squeeze(2).masked_fill(~mask, 0.0).sum(1)  # (B,)
         moves = self.transitions[tags[:, :-1], tags[:, 1:]].masked_fill(~mask[:, 1:], 0.0).sum(1)  # (B,)
@@ -105,6 +110,10 @@ class ConditionalRandomField(torch.nn.Module):
         if k < 1:
             raise ValueError(f"top_k must be at least 1, found {top_k}")
         batch_size, timesteps, num_tags = logits.shape
+        if timesteps == 0:  # no row has a token: no tags, score 0
+            tags = torch.zeros(batch_size, k, 0, dtype=torch.long, device=logits.device)  # (B, k, 0)
+            final = _full_precision(logits).new_zeros(batch_size, k)  # (B, k)
+            return (tags[:, 0], final[:, 0]) if top_k is None else (tags, final)
         transitions, start, end = self._constrained_scores()
         # Tag-major layouts, so that each step's maximum over the previous tag reduces the outermost dim
         # (a fast vectorised kernel on CPU; maxima that also return indices are several times slower, so

@@ -38,6 +38,9 @@ def choose_next(log_probs: torch.Tensor, options: Sequence[GenerateOptions],
     inverts its cumulative distribution (in float64) at one uniform number from the global generator,
     the same distribution for one random number instead of V (drawing E costs more than the rest of a
     CPU step at V = 33k).
+    Whatever the options, a banned id (at -inf) is never returned: a temperature far outside the range the
+    predictor accepts leaves a row no distribution float32 can hold (NaN), whose draw may be any id; such
+    a row takes its most likely id (the limit of a temperature towards 0).
     """
     sampled = [row for row, option in enumerate(options) if not option["greedy"]]
     if not sampled:
@@ -73,6 +76,11 @@ def choose_next(log_probs: torch.Tensor, options: Sequence[GenerateOptions],
         draws = torch.empty(len(sampled), dtype=torch.long)
         draws[seeded] = _multinomial(probabilities[seeded], [generators[sampled[index]] for index in seeded])
         draws[unseeded] = _inverse_cdf(probabilities[unseeded])
+    rows = torch.tensor(sampled)  # (S,)
+    draws = draws.clamp(max=num_words - 1)  # the inverse CDF of a NaN row points past the end
+    allowed = log_probs[rows, draws] > -math.inf  # (S,); False for a NaN
+    if not bool(allowed.all()):
+        draws = torch.where(allowed, draws, log_probs[rows].argmax(dim=1))
     if everyone:
         return draws
     chosen = log_probs.argmax(dim=1)  # (A,)

@@ -15,9 +15,13 @@ from lmlab.data.instance import Instance
 from lmlab.models.language_model import LanguageModel
 from lmlab.modules.util import TextFieldTensors, get_token_ids
 from lmlab.predictors.generation import Continuations
-from lmlab.predictors.predictor import JsonDict, Predictor, require_text
+from lmlab.predictors.predictor import MAX_TOP_K, JsonDict, Predictor, bounded_int, require_text, shown
 
 GENERATE_OPTIONS = {"max_tokens": 20, "greedy": False, "temperature": 1.0, "top_k": None, "top_p": None, "seed": None}
+TEMPERATURES = (0.01, 100.0)
+"""The temperatures accepted: beyond them float32 sampling is a greedy choice or a uniform draw in all but name,
+and far beyond them it overflows (greedy: true is the limit at 0)."""
+MAX_SEED = 2 ** 64 - 1  # torch.Generator.manual_seed takes 0 to 2**64 - 1
 REQUEST_OPTIONS = ("sentence", "top_k", "score", "next_token", "generate")
 
 
@@ -48,6 +52,9 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
         sentence: str (required); top_k: int = 5 next-token candidates; score: bool = true;
         next_token: bool = true; generate: object, optional, with max_tokens (20), greedy (false),
         temperature (1.0), top_k, top_p, seed — continue the sentence by sampling.
+        Ranges: top_k and generate.top_k from 1 to 1000 (`MAX_TOP_K`), temperature from 0.01 to 100,
+        top_p in (0, 1], seed from 0 to 2**64 - 1, max_tokens from 1 (framed sentence + max_tokens at most
+        the predictor's max_tokens); numbers must be finite.
     Outputs
         tokens: the sentence's tokens as the model saw them; log_probability (natural log, of every token
         after the first including end tokens) and perplexity with scored_tokens; next_tokens:
@@ -99,15 +106,17 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
         if len(full) + extra > self.max_tokens:
             raise InputError(f"input too long: {len(full)} tokens (+{extra} to generate) > max_tokens "
                              f"{self.max_tokens}")
-        top_k = inputs.get("top_k", 5)
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise InputError(f'"top_k" must be a positive integer, found {top_k!r}')
+        top_k = bounded_int(inputs.get("top_k", 5), "top_k", 1, MAX_TOP_K)
         flags = {}
         for name in ("score", "next_token"):
             flags[name] = inputs.get(name, True)
             if not isinstance(flags[name], bool):
-                raise InputError(f'"{name}" must be true or false, found {flags[name]!r}')
+                raise InputError(f'"{name}" must be true or false, found {shown(flags[name])}')
         return LanguageModelRequest(tokens, prefix, full, top_k, flags["score"], flags["next_token"], generate)
+
+    @overrides
+    def tokens_to_generate(self, request: LanguageModelRequest) -> int:
+        return request.generate["max_tokens"] if request.generate else 0
 
     # --- prediction ------------------------------------------------------------------------------
     @overrides
@@ -165,10 +174,10 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
             values, indices = next_log_probs.topk(min(max(requests[i].top_k for i in ranked),
                                                       next_log_probs.shape[1]))
             for i, row_values, row_indices in zip(ranked, values.tolist(), indices.tolist(), strict=True):
-                top_k = requests[i].top_k
+                top_k = requests[i].top_k  # banned ids (at -inf) come last: a top_k beyond the others omits them
                 outputs[i]["next_tokens"] = [{"token": self._token(index), "probability": math.exp(value)}
                                              for value, index in zip(row_values[:top_k], row_indices[:top_k],
-                                                                     strict=True)]
+                                                                     strict=True) if value > -math.inf]
 
     def _token(self, index: int) -> str:
         return self.model.vocab.get_token_from_index(index, self.namespace)
@@ -236,15 +245,21 @@ def _generate_options(value: Any) -> Optional[Dict[str, Any]]:
         if key not in GENERATE_OPTIONS:
             raise InputError(f'unknown "generate" option "{key}"{did_you_mean(key, GENERATE_OPTIONS)}')
     options = {**GENERATE_OPTIONS, **value}
+    number = (int, float)
     checks = {
         "max_tokens": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
         "greedy": lambda v: isinstance(v, bool),
-        "temperature": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
-        "top_k": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
-        "top_p": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
-        "seed": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+        "temperature": lambda v: isinstance(v, number) and not isinstance(v, bool)
+        and TEMPERATURES[0] <= v <= TEMPERATURES[1],
+        "top_k": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_TOP_K),
+        "top_p": lambda v: v is None or (isinstance(v, number) and not isinstance(v, bool) and 0 < v <= 1),
+        "seed": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SEED),
     }
+    ranges = {"max_tokens": "an integer >= 1", "greedy": "true or false",
+              "temperature": f"a number from {TEMPERATURES[0]} to {TEMPERATURES[1]:g}",
+              "top_k": f"null or an integer from 1 to {MAX_TOP_K}", "top_p": "null or a number in (0, 1]",
+              "seed": "null or an integer from 0 to 2**64 - 1"}
     for key, check in checks.items():
-        if not check(options[key]):
-            raise InputError(f'"generate.{key}" has an invalid value {options[key]!r}')
+        if not check(options[key]):  # NaN fails every comparison; a huge int compares exactly
+            raise InputError(f'"generate.{key}" must be {ranges[key]}, found {shown(options[key])}')
     return options

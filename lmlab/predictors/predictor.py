@@ -17,6 +17,8 @@ from lmlab.models.archival import Archive
 from lmlab.models.model import Model
 
 JsonDict = Dict[str, Any]
+MAX_TOP_K = 1000
+"""Most candidates one input may ask for (next tokens, fillers, generate's top_k): a bound on the answer's size."""
 RequestT = TypeVar("RequestT")
 """What `validate` makes of one JSON input and `predict_requests` consumes (each predictor has its own)."""
 
@@ -35,6 +37,11 @@ class Predictor(Registrable, Generic[RequestT]):
 
     def predict_requests(self, requests: List[RequestT]) -> List[JsonDict]:
         raise NotImplementedError
+
+    def tokens_to_generate(self, request: RequestT) -> int:
+        """The most tokens answering `request` may generate (what a server's per-request cap counts); 0 for
+        a predictor that does not generate text."""
+        return 0
 
     def predict_json(self, inputs: JsonDict) -> JsonDict:
         """One input; an invalid one raises `InputError` instead of returning an error object."""
@@ -64,6 +71,20 @@ class Predictor(Registrable, Generic[RequestT]):
         predictor = cls.by_name(name)(archive.model, archive.validation_dataset_reader, **options)
         assert isinstance(predictor, Predictor)  # Predictor's registry holds only predictors
         return predictor
+
+
+def bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    """`value` if it is an int (not a bool) from `low` to `high`, else an `InputError` naming `name`."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InputError(f'"{name}" must be an integer from {low} to {high}, found {shown(value)}')
+    return value
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """`repr(value)` cut to `width` characters, for messages about inputs that may be huge."""
+    huge = isinstance(value, int) and value.bit_length() > 64  # str() of a 5,000-digit int raises
+    text = f"an integer of {value.bit_length()} bits" if huge else repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def require_text(inputs: JsonDict, key: str) -> str:

@@ -1,4 +1,5 @@
 """`sentence_tagger` predictor: tags and chunks (spans) of sentences, from a "crf_tagger"."""
+import math
 from dataclasses import dataclass
 from typing import List
 
@@ -38,7 +39,9 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
         tokens: [str]; tags: [str], one label per token; spans: [{"label", "start", "end", "text"}] for every
         chunk, `end` exclusive, `text` the chunk's tokens joined by spaces (spans need the model's
         `label_encoding`; without one the list is empty). With the model's `top_k`: top_k: [{"tags",
-        "score"}], the k best tag sequences, best first.
+        "score"}], the k best tag sequences, best first; a sentence with fewer than k allowed tag sequences
+        (one token under BIOES has only the single-token chunks and O) lists only those, so every score
+        is finite.
     Notes
         Errors (per input line): neither or both of "sentence" and "tokens", an unknown field (with a
         did-you-mean), an empty sentence or token, a token that is not a string, too many tokens. Requests
@@ -96,6 +99,7 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
                 length = len(request.tokens)
                 result["top_k"] = [{"tags": [self.model.labels[tag] for tag in tags[:length]], "score": score}
                                    for tags, score in zip(output["top_k_tags"][row].tolist(),
-                                                          output["top_k_scores"][row].tolist(), strict=True)]
+                                                          output["top_k_scores"][row].tolist(), strict=True)
+                                   if math.isfinite(score)]  # the CRF's missing paths score -inf
             results.append(result)
         return results

@@ -2,33 +2,43 @@
 
 Endpoints (OpenAPI docs at /docs)
     POST /predict         one predictor input (a `lmlab predict` line) -> its output
-    POST /predict_batch   a list of inputs -> a list of outputs; a bad item gets {"error"} in its place
+    POST /predict_batch   a list of inputs -> a list of outputs; a bad item gets {"error"} in its place, an item
+                          that fails inside the model {"error": "internal error (request id ...)"}
     POST /generate        {"sentence", generate options at the top level, "stream"}; with "stream": true
                           a server-sent event `data: {"token"}` per token, then `data: {"done", "generated"}`
     GET  /health, /info (predictor and settings), /metrics (Prometheus text), / (the page), /static/*
 Errors
-    {"error": "input error at request: ...", "request_id"}: 400 (not UTF-8, empty, not JSON), 413 (body
-    over the limit), 422 (the predictor's validation: unknown field, input too long, bad option). A
-    failure inside the model is a 500 naming the request id, whose traceback is in the server's log; the
-    server keeps serving. Every response carries an `X-Request-ID` header.
+    {"error": "input error at request: ...", "request_id"}: 400 (not UTF-8, empty, not strict JSON), 413
+    (body over --max-body-bytes, or a /predict_batch over --max-items-per-request), 422 (the predictor's
+    validation: unknown field, input too long, an option out of range; or more tokens to generate than
+    --max-generated-tokens). A failure inside the model is a 500 naming the request id, whose traceback is
+    in the server's log; the server keeps serving. Unknown paths and methods are a 404/405 in the same
+    shape. Every response is strict JSON (an answer that cannot be, a bug, is a 500) and carries an
+    `X-Request-ID` header.
+Fairness
+    Each request's items take turns with other requests' in the micro-batches (`MicroBatcher`), and a
+    continuation, streamed or not, runs in the running generation batch (`GenerationStreams`), a token per
+    step: scoring and next-token requests wait for at most one step of it, never for a whole continuation.
 """
 import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, List, Optional, TypeVar, Union
+from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, Hashable, List, Optional, TypeVar, Union, cast
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
+from lmlab.common import strict_json
 from lmlab.common.errors import LmlabError
-from lmlab.predictors.language_model import LanguageModelPredictor
+from lmlab.predictors.language_model import LanguageModelPredictor, LanguageModelRequest
 from lmlab.predictors.predictor import JsonDict, Predictor
 from lmlab.serving.batcher import MicroBatcher
 from lmlab.serving.generation import GenerateRequest, GenerationStreams
@@ -49,11 +59,16 @@ class ServerSettings:
     max_batch_size: most requests merged into one model call (1: no micro-batching).
     max_wait_ms: longest a request waits for others to join its batch.
     max_body_bytes: largest request body accepted (413 above it).
+    max_items_per_request: most items in one /predict_batch (413 above it).
+    max_generated_tokens: most tokens one request may generate, its items' generate max_tokens summed
+        (422 above it).
     """
 
     max_batch_size: int = 32
     max_wait_ms: float = 5.0
     max_body_bytes: int = 1_000_000
+    max_items_per_request: int = 256
+    max_generated_tokens: int = 4096
 
 
 class InternalError(Exception):
@@ -64,18 +79,24 @@ class InternalError(Exception):
         self.request_id = request_id
 
 
+VALIDATION_CHUNK = 16
+"""Items of a /predict_batch validated per turn of the validation thread, so other requests' turns come between."""
+
+
 class PredictionService:
     """The predictor behind the endpoints: `validate` on its own thread (tokenising a large body takes a while,
     and the event loop must not wait for it), `predict_requests` through the micro-batcher on the model
-    thread, and for a language model the steps of streamed generation (`streams`) on that thread too. So a
-    predictor's `validate` may run while its model works, and the model runs one call at a time."""
+    thread, and for a language model the steps of generation (`streams`, streamed or not) on that thread
+    too. So a predictor's `validate` may run while its model works, and the model runs one call at a time.
+    Each request is one owner of the micro-batcher's turns."""
 
     def __init__(self, predictor: Predictor, settings: ServerSettings, metrics: ServerMetrics) -> None:
         self.predictor = predictor
+        self.settings = settings
         self.batcher = MicroBatcher(predictor.predict_requests, settings.max_batch_size, settings.max_wait_ms,
                                     metrics.observe_batch)
         self.streams = GenerationStreams(predictor, self.batcher.run_on_model_thread,
-                                         metrics.observe_generation_step) \
+                                         metrics.observe_generation_step, settings.max_batch_size) \
             if isinstance(predictor, LanguageModelPredictor) else None
         self._validation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmlab-validate")
 
@@ -90,27 +111,67 @@ class PredictionService:
         await self.batcher.close()
         self._validation.shutdown(wait=True)
 
-    async def predict(self, inputs: JsonDict) -> JsonDict:
+    async def predict(self, inputs: JsonDict, owner: Hashable) -> JsonDict:
         """One input's output; an invalid input raises the predictor's `LmlabError`."""
-        return await self.batcher.submit(await self.validate(inputs))
+        request = await self.validate(inputs)
+        self.check_generation_budget([request])
+        return await self._run(request, owner)
 
     async def validate(self, inputs: JsonDict) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._validation, self.predictor.validate, inputs)
 
-    async def predict_each(self, items: List[JsonDict]) -> List[Union[JsonDict, LmlabError]]:
-        """Each item's output, or its validation error; valid items join the micro-batches separately."""
-        validated = await asyncio.get_running_loop().run_in_executor(self._validation, self._validate_each, items)
-        return await asyncio.gather(*(self._answer(request) for request in validated))
+    def check_generation_budget(self, requests: List[Any]) -> None:
+        """A 422 when `requests` (one HTTP request's) may generate more than `max_generated_tokens` in all."""
+        total = sum(self.predictor.tokens_to_generate(request) for request in requests)
+        if total > self.settings.max_generated_tokens:
+            raise RequestError(422, f"{total} tokens to generate (max_tokens summed over the request) > "
+                                    f"max_generated_tokens {self.settings.max_generated_tokens}")
 
-    async def _answer(self, request: Any) -> Union[JsonDict, LmlabError]:
-        return request if isinstance(request, LmlabError) else await self.batcher.submit(request)
+    async def predict_each(self, items: List[JsonDict], owner: Hashable) -> List[Union[JsonDict, Exception]]:
+        """Each item's output, or its validation error (`LmlabError`), or the exception that failed it inside
+        the model (or a bug in its validation): one item's failure is never another's."""
+        loop = asyncio.get_running_loop()
+        validated: List[Any] = []
+        for start in range(0, len(items), VALIDATION_CHUNK):
+            validated += await loop.run_in_executor(self._validation, self._validate_each,
+                                                    items[start:start + VALIDATION_CHUNK])
+        self.check_generation_budget([request for request in validated if not isinstance(request, Exception)])
+        results = await asyncio.gather(*(self._answer(request, owner) for request in validated),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result  # cancelled: not an item's failure
+        return cast(List[Union[JsonDict, Exception]], results)
+
+    async def _answer(self, request: Any, owner: Hashable) -> Union[JsonDict, Exception]:
+        return request if isinstance(request, Exception) else await self._run(request, owner)
+
+    async def _run(self, request: Any, owner: Hashable) -> JsonDict:
+        """A continuation joins the running generation batch (its score and next tokens, if asked for, go
+        through the micro-batcher meanwhile); anything else is a micro-batch item."""
+        if self.streams is None or not isinstance(request, LanguageModelRequest) or not request.generate:
+            return await self.batcher.submit(request, owner)
+        collecting = asyncio.ensure_future(self._collect(self.streams.open(request)))
+        try:
+            output: JsonDict = {"tokens": request.tokens}
+            if request.score or request.next_token:
+                output = await self.batcher.submit(dataclasses.replace(request, generate=None), owner)
+            tokens = await collecting
+        finally:
+            collecting.cancel()  # nothing when it has finished; else takes the continuation out of the batch
+        return {**output, "generated": {"tokens": tokens, "text": " ".join(tokens)}}
+
+    @staticmethod
+    async def _collect(tokens: AsyncGenerator[str, None]) -> List[str]:
+        async with contextlib.aclosing(tokens):
+            return [token async for token in tokens]
 
     def _validate_each(self, items: List[JsonDict]) -> List[Any]:
         validated: List[Any] = []
         for item in items:
             try:
                 validated.append(self.predictor.validate(item))
-            except LmlabError as err:
+            except Exception as err:  # LmlabError: the item's input error; anything else: a bug, the item's alone
                 validated.append(err)
         return validated
 
@@ -157,21 +218,46 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
         logger.error("request %s (%s) failed", err.request_id, request.url.path, exc_info=err.__cause__)
         return JSONResponse({"error": str(err), "request_id": err.request_id}, 500)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException) -> JSONResponse:  # unknown path, wrong method
+        return JSONResponse({"error": f"{err.detail} ({request.method} {request.url.path})",
+                             "request_id": request.state.request_id}, err.status_code, headers=err.headers)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, err: Exception) -> JSONResponse:
+        """Any other exception (a bug outside `guarded`): the server error middleware answers with this, then
+        logs the traceback (it re-raises)."""
+        request_id = request.state.request_id
+        return JSONResponse({"error": str(InternalError(request_id)), "request_id": request_id}, 500)
+
+    def answer(request: Request, content: Any) -> Response:
+        """`content` as strict JSON; one that cannot be (a non-finite number: a bug) is a 500."""
+        try:
+            return Response(strict_json.encode(content), media_type="application/json")
+        except ValueError as err:
+            raise InternalError(request.state.request_id) from err
+
     @app.post("/predict", openapi_extra=_json_body({"sentence": "the cat sat on the", "top_k": 5}))
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(request: Request) -> Response:
         """One predictor input (the JSON of a `lmlab predict` line) -> its output."""
-        return JSONResponse(await guarded(request, service.predict(await body_of(request))))
+        body = await body_of(request)
+        return answer(request, await guarded(request, service.predict(body, request.state.request_id)))
 
     @app.post("/predict_batch", openapi_extra=_json_body([{"sentence": "the cat"}, {"sentence": "the dog"}]))
-    async def predict_batch(request: Request) -> JSONResponse:
-        """A list of predictor inputs -> a list of outputs, in order; an invalid item gets {"error"}."""
+    async def predict_batch(request: Request) -> Response:
+        """A list of predictor inputs -> a list of outputs, in order; an invalid item gets {"error"}, an item
+        that fails inside the model {"error": "internal error (request id ...)"}."""
         items = await body_of(request)
         if not isinstance(items, list):
             raise RequestError(422, f"expected a JSON list, found {type(items).__name__}")
         if not items:
             raise RequestError(422, "empty list")
-        outputs = await guarded(request, service.predict_each(items))
-        return JSONResponse([_item_json(output, f"{REQUEST}[{i}]") for i, output in enumerate(outputs)])
+        if len(items) > settings.max_items_per_request:
+            raise RequestError(413, f"{len(items)} items > max_items_per_request {settings.max_items_per_request}")
+        request_id = request.state.request_id
+        outputs = await guarded(request, service.predict_each(items, request_id))
+        parts = [_item_json(output, f"{REQUEST}[{i}]", request_id) for i, output in enumerate(outputs)]
+        return Response(b"[" + b",".join(parts) + b"]", media_type="application/json")
 
     @app.post("/generate", openapi_extra=_json_body({"sentence": "the cat", "max_tokens": 20, "temperature": 0.8,
                                                      "stream": True}))
@@ -179,10 +265,12 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
         """A continuation of "sentence"; generate options at the top level; "stream": true for server-sent events."""
         wanted = GenerateRequest.from_json(await body_of(request))
         if not wanted.stream:
-            return JSONResponse(await guarded(request, service.predict(wanted.predictor_input())))
+            return answer(request, await guarded(request, service.predict(wanted.predictor_input(),
+                                                                          request.state.request_id)))
         if service.streams is None:
             raise RequestError(422, f"the {info['predictor']} predictor does not generate text")
         validated = await guarded(request, service.validate(wanted.predictor_input()))  # errors before the stream
+        service.check_generation_budget([validated])
         # joins the running batch now, before the response starts, so its first token comes with the next step
         tokens = service.streams.open(validated)
         events = _token_events(tokens, metrics, request.state.request_id)
@@ -212,8 +300,18 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
     return app
 
 
-def _item_json(output: Union[JsonDict, LmlabError], location: str) -> JsonDict:
-    return {"error": error_text(output, location)} if isinstance(output, LmlabError) else output
+def _item_json(output: Union[JsonDict, Exception], location: str, request_id: str) -> bytes:
+    """One item of a /predict_batch answer as strict JSON: its output, its input error, or (a failure inside
+    the model, or an output that is not strict JSON: logged) an internal error naming the request."""
+    if isinstance(output, LmlabError):
+        return strict_json.encode({"error": error_text(output, location)})
+    try:
+        if isinstance(output, Exception):
+            raise output
+        return strict_json.encode(output)
+    except Exception as err:
+        logger.error("request %s (/predict_batch) failed at %s", request_id, location, exc_info=err)
+        return strict_json.encode({"error": str(InternalError(request_id))})
 
 
 async def _token_events(tokens: AsyncGenerator[str, None], metrics: ServerMetrics,
@@ -238,7 +336,7 @@ async def _token_events(tokens: AsyncGenerator[str, None], metrics: ServerMetric
 
 
 def _event(data: JsonDict) -> str:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return f"data: {strict_json.dumps(data)}\n\n"
 
 
 def _json_body(example: Any) -> JsonDict:

@@ -8,8 +8,11 @@
 
 With streaming, `GenerationStreams` keeps every stream of the server in one running batch of
 continuations (`LanguageModelPredictor.continuations()`) and advances it by one batched model step at a
-time on the model thread (the micro-batcher's: the model runs one call at a time). Between steps, new
-streams join the batch (their prompts are read together) and streams whose client went away leave it.
+time on the model thread (the micro-batcher's: the model runs one call at a time, so a step, never a
+whole continuation, is the longest a scoring batch waits). Between steps, new streams join the batch
+(their prompts are read together, at most `max_joining` per step, so a burst of new streams does not make
+one long step) and streams whose client went away leave it. A non-streamed continuation of the server
+runs in this batch too (`lmlab.serving.app`), collected to its end.
 Each token is sent as soon as its step ends. A seeded stream makes exactly the tokens of the same
 request without streaming: the predictor draws each seeded continuation from its own generator,
 whatever the batch.
@@ -71,19 +74,24 @@ class GenerationStreams:
         predictor: the language_model predictor whose `continuations()` hold the batch.
         run: runs a function on the model thread and returns its result (`MicroBatcher.run_on_model_thread`).
         on_step: called on the event loop after each step with the number of rows it advanced.
+        max_joining: most streams that join the batch before one step (the others join at the next steps).
     Contract
         `start()` inside the running event loop, `close()` at the end. `open(request)` puts a validated
         request with generate options in the queue to join the batch at once and returns its tokens as
         they are made; leaving the iterator early takes the request out of the batch. A failure inside
-        the model fails only the streams it belongs to: a batch whose step raises is stepped again one
-        row at a time (a step that raises changes nothing), and the rows that fail alone get the error.
+        the model fails only the streams it belongs to: a batch whose step raises is stepped again in
+        halves, down to single rows (a step that raises changes nothing), and the rows that fail alone get
+        the error; joining prompts are bisected the same way.
     """
 
     def __init__(self, predictor: LanguageModelPredictor, run: Callable[[Callable[[], Any]], Awaitable[Any]],
-                 on_step: Optional[Callable[[int], None]] = None) -> None:
+                 on_step: Optional[Callable[[int], None]] = None, max_joining: int = 32) -> None:
+        if max_joining < 1:
+            raise ValueError(f"max_joining must be positive, found {max_joining}")
         self._predictor = predictor
         self._run = run
         self._on_step = on_step
+        self._max_joining = max_joining
         self._running = predictor.continuations()
         self._streams: Dict[int, _Stream] = {}  # by row id, the streams in the running batch
         self._joining: List[_Stream] = []  # opened, not yet in the batch; guarded by _lock (both threads use it)
@@ -151,11 +159,12 @@ class GenerationStreams:
 
     # --- on the model thread -------------------------------------------------------------------------
     def _tick(self) -> Tuple[List[Tuple[_Stream, Any]], int]:
-        """Drop the streams that left, add those waiting to join, step the batch: ([(stream, a token,
-        _FINISHED or an exception)], the number of rows stepped). Who joins and leaves is decided now, when
-        the model thread is free, not when the step was queued."""
+        """Drop the streams that left, add (up to `max_joining` of) those waiting to join, step the batch:
+        ([(stream, a token, _FINISHED or an exception)], the number of rows stepped). Who joins and leaves
+        is decided now, when the model thread is free, not when the step was queued."""
         with self._lock:
-            joining, self._joining = [stream for stream in self._joining if not stream.left], []
+            waiting = [stream for stream in self._joining if not stream.left]
+            joining, self._joining = waiting[:self._max_joining], waiting[self._max_joining:]
         leaving = [stream for stream in self._streams.values() if stream.left]
         self._running.drop(cast(int, stream.row) for stream in leaving)
         for stream in leaving:
@@ -173,7 +182,8 @@ class GenerationStreams:
         return deliveries, size
 
     def _join(self, joining: List[_Stream]) -> List[Tuple[_Stream, Exception]]:
-        """Add the streams' prompts to the batch, together; if that fails, one by one. The failures."""
+        """Add the streams' prompts to the batch, together; if that fails, each half (down to single
+        streams). The failures."""
         if not joining:
             return []
         try:
@@ -182,14 +192,16 @@ class GenerationStreams:
         except Exception as err:
             if len(joining) == 1:
                 return [(joining[0], err)]
-            return [failure for stream in joining for failure in self._join([stream])]
+            middle = len(joining) // 2
+            return self._join(joining[:middle]) + self._join(joining[middle:])
         for stream, row in zip(joining, rows, strict=True):
             stream.row = row
             self._streams[row] = stream
         return []
 
     def _step(self, running: Continuations) -> Dict[int, Union[Optional[str], Exception]]:
-        """`running.step()`; if it raises, each row stepped alone, and a row that fails alone is dropped."""
+        """`running.step()`; if it raises, each half stepped apart (down to single rows), and a row that fails
+        alone is dropped."""
         try:
             return dict(running.step())
         except Exception as err:
@@ -198,8 +210,9 @@ class GenerationStreams:
                 running.drop([row_id])
                 return {row_id: err}
             answers: Dict[int, Union[Optional[str], Exception]] = {}
-            for row_id in running.ids:
-                alone = running.split([row_id])
-                answers.update(self._step(alone))
-                running.merge(alone)
+            ids = running.ids
+            for half in (ids[:len(ids) // 2], ids[len(ids) // 2:]):
+                apart = running.split(half)
+                answers.update(self._step(apart))
+                running.merge(apart)
             return answers

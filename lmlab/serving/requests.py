@@ -1,14 +1,15 @@
 """Reading a request body as JSON, with the limits and the one-line messages of `lmlab predict`.
 
 A bad body raises `RequestError` carrying its HTTP status: 413 for a body over the size limit, 400 for
-one that is not UTF-8, empty or not JSON. The predictor's own `InputError`s (unknown field, input too
-long, bad option) are 422. Every message reads like a `predict` per-line error, located at the request
-(`input error at request: unknown field "topk"; did you mean "top_k"?`) or at an item of a batch
-(`input error at request[2]: empty "sentence"`).
+one that is not UTF-8, empty or not strict JSON (NaN, Infinity, a number out of range, a lone surrogate,
+nesting deeper than Python's recursion limit: see `lmlab.common.strict_json`). The predictor's own
+`InputError`s (unknown field, input too long, bad option) are 422. Every message reads like a `predict`
+per-line error, located at the request (`input error at request: unknown field "topk"; did you mean
+"top_k"?`) or at an item of a batch (`input error at request[2]: empty "sentence"`).
 """
-import json
 from typing import Any, AsyncIterator, Optional
 
+from lmlab.common import strict_json
 from lmlab.common.errors import InputError, LmlabError
 
 REQUEST = "request"
@@ -50,6 +51,7 @@ async def read_json(chunks: AsyncIterator[bytes], content_length: Optional[str],
 
 
 def parse_json(raw: bytes) -> Any:
+    """The strict JSON value of a body; every way it can fail to be one is a 400."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -57,6 +59,6 @@ def parse_json(raw: bytes) -> Any:
     if not text.strip():
         raise RequestError(400, "empty body")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise RequestError(400, f"invalid JSON: {err.msg} (column {err.colno})") from None
+        return strict_json.loads(text)
+    except ValueError as err:
+        raise RequestError(400, str(err)) from None

@@ -44,7 +44,8 @@ def test_help_lists_serve_without_loading_the_web_stack():
     assert loaded.strip() == "[]"
     result = run_lmlab(["serve", "--help"])
     assert result.returncode == 0
-    for option in ("--host", "--port", "--predictor", "--cuda-device", "--max-batch-size", "--max-wait-ms"):
+    for option in ("--host", "--port", "--predictor", "--cuda-device", "--max-batch-size", "--max-wait-ms",
+                   "--max-items-per-request", "--max-generated-tokens"):
         assert option in result.stdout
 
 
@@ -52,6 +53,8 @@ def test_help_lists_serve_without_loading_the_web_stack():
     (["--max-batch-size", "0"], "config error: --max-batch-size must be positive, found 0"),
     (["--max-wait-ms", "-1"], "config error: --max-wait-ms must not be negative, found -1.0"),
     (["--max-body-bytes", "0"], "config error: --max-body-bytes must be positive, found 0"),
+    (["--max-items-per-request", "0"], "config error: --max-items-per-request must be positive, found 0"),
+    (["--max-generated-tokens", "0"], "config error: --max-generated-tokens must be positive, found 0"),
 ])
 def test_bad_settings_are_refused_in_one_line(tmp_path, flags, message):
     result = run_lmlab(["serve", tmp_path / "model.tar.gz", *flags])

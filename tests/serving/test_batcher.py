@@ -68,17 +68,34 @@ def test_max_batch_size_one_turns_batching_off():
     assert recorder.calls == [[0], [1], [2]]
 
 
-def test_a_failing_batch_is_retried_item_by_item_so_only_the_bad_item_fails():
+def test_a_failing_batch_is_bisected_so_only_the_bad_item_fails_and_good_halves_are_not_rerun():
     recorder = Recorder()
-    batcher = MicroBatcher(recorder, max_batch_size=3, max_wait_ms=10_000)
+    batcher = MicroBatcher(recorder, max_batch_size=8, max_wait_ms=10_000)
+    items = [0, 1, 2, 3, 4, -1, 6, 7]
 
     async def body():
-        return await asyncio.gather(*(batcher.submit(i) for i in (2, -1, 3)), return_exceptions=True)
+        return await asyncio.gather(*(batcher.submit(i) for i in items), return_exceptions=True)
 
-    first, failed, last = run(batcher, body)
-    assert (first, last) == (4, 9)
-    assert isinstance(failed, ValueError) and "[-1]" in str(failed)
-    assert recorder.calls == [[2, -1, 3], [2], [-1], [3]]
+    results = run(batcher, body)
+    assert [r for i, r in enumerate(results) if i != 5] == [i * i for i in items if i >= 0]
+    assert isinstance(results[5], ValueError) and "[-1]" in str(results[5])
+    # halves that succeed are answered from their own call: 7 calls, where retrying each item alone took 9
+    assert recorder.calls == [items, [0, 1, 2, 3], [4, -1, 6, 7], [4, -1], [4], [-1], [6, 7]]
+
+
+def test_owners_take_turns_so_a_big_request_cannot_starve_a_small_one():
+    recorder = Recorder()
+    batcher = MicroBatcher(recorder, max_batch_size=4, max_wait_ms=10_000)
+
+    async def body():
+        big = [batcher.submit(i, owner="big") for i in range(10)]
+        small = [batcher.submit(100 + i, owner="small") for i in range(2)]
+        return await asyncio.gather(*big, *small)
+
+    assert run(batcher, body) == [i * i for i in [*range(10), 100, 101]]
+    # first come first served would have put the small request's items in the third and fourth calls
+    assert recorder.calls[0] == [0, 100, 1, 101]
+    assert recorder.calls[1:] == [[2, 3, 4, 5], [6, 7, 8, 9]]
 
 
 def test_requests_abandoned_before_their_batch_runs_are_not_computed():

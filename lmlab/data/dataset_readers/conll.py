@@ -1,6 +1,7 @@
 """CoNLL column files (one token per line, blank lines between sentences) for sequence labelling."""
 import os
 import random
+import re
 from typing import Dict, Iterator, List, Literal, Optional, Set, Tuple
 
 from lmlab.common.errors import ConfigurationError, InputError
@@ -18,6 +19,9 @@ from lmlab.data.tokenizers.tokenizer import Tokenizer
 from lmlab.data.tokenizers.whitespace import WhitespaceTokenizer
 
 DOCUMENT_START = "-DOCSTART-"
+
+COLUMN_SEPARATOR = re.compile("[ \t]+")
+"""Columns are separated by spaces and tabs only: a non-breaking or other Unicode space is part of a token."""
 
 Row = Tuple[int, List[str]]
 """(line number, columns) of one token line."""
@@ -53,7 +57,7 @@ class DevSplit(FromParams):
 
 @DatasetReader.register("conll")
 class ConllDatasetReader(DatasetReader):
-    """Reads whitespace-separated columns, one token per line, a blank line after each sentence.
+    """Reads space- or tab-separated columns, one token per line, a blank line after each sentence.
 
     Registered as a `DatasetReader` with name "conll".
 
@@ -75,7 +79,10 @@ class ConllDatasetReader(DatasetReader):
                                          whitespace); files are already one token per line.
         max_instances: Optional[int] = None
     Inputs
-        UTF-8 files. A line whose first column is "-DOCSTART-" (CoNLL-2003) separates documents and is
+        UTF-8 files with LF or CRLF line ends; columns are separated by spaces and tabs only (any other
+        whitespace, such as a non-breaking space, stays inside its token), and a carriage return anywhere
+        but in a CRLF line end (a file with old Mac CR line ends, say) is an `InputError` naming `file:line`.
+        A line whose first column is "-DOCSTART-" (CoNLL-2003) separates documents and is
         skipped, as are extra blank lines. A token line with the wrong number of columns, or a label
         not valid in `coding_scheme`, is an `InputError` naming `file:line`.
     Outputs
@@ -130,7 +137,11 @@ class ConllDatasetReader(DatasetReader):
         expected = self.num_columns
         rows: List[Row] = []
         for number, line in enumerate(iter_lines(file_path), start=1):
-            columns = line.split()
+            if "\r" in line:  # iter_lines took the CRLF line end off: this one is inside the line
+                raise InputError("carriage return inside a line (expected LF or CRLF line ends)",
+                                 f"{file_path}:{number}")
+            text = line.strip(" \t")
+            columns = COLUMN_SEPARATOR.split(text) if text else []
             if not columns or columns[0] == DOCUMENT_START:
                 if rows:
                     yield rows
