@@ -16,6 +16,10 @@ and S-X always end one. Writing tags `from_spans` gives the well-formed sequence
 so converting between codings goes through spans and repairs ill-formed input the way conlleval
 would score it.
 
+With `strict=True` (BIO and BIOES only) spans are read as `seqeval`'s strict mode reads them: only
+well-formed chunks count, B-X I-X* in BIO, S-X or B-X I-X* E-X in BIOES; a tag that is not part of one
+(an I-X after O, a B-X I-X not closed by E-X in BIOES) belongs to no chunk.
+
 Spans are (type, start, end) with `end` exclusive: tokens[start:end]. Pure Python, no torch.
 """
 from typing import List, Literal, Sequence, Tuple
@@ -75,9 +79,12 @@ def chunk_starts(previous: Tuple[str, str], current: Tuple[str, str]) -> bool:
     return prefix != OUTSIDE and (prefix in "BS" or previous_prefix in "OES" or previous_type != chunk_type)
 
 
-def to_spans(tags: Sequence[str], coding: str) -> List[Span]:
-    """The chunks of a tag sequence, in order, as conlleval finds them (see the module docstring)."""
+def to_spans(tags: Sequence[str], coding: str, strict: bool = False) -> List[Span]:
+    """The chunks of a tag sequence, in order, as conlleval finds them, or only the well-formed ones
+    with `strict` (see the module docstring)."""
     parsed = [parse_label(tag, coding) for tag in tags]
+    if strict:
+        return _strict_spans(parsed, check_strict_coding(coding))
     spans: List[Span] = []
     start = None
     padded = [(OUTSIDE, "")] + parsed + [(OUTSIDE, "")]
@@ -87,6 +94,33 @@ def to_spans(tags: Sequence[str], coding: str) -> List[Span]:
             start = None
         if position < len(parsed) and chunk_starts(previous, current):
             start = position
+    return spans
+
+
+def check_strict_coding(coding: str) -> str:
+    """`coding` when strict reading is defined for it (BIO, IOB2, BIOES), else a `ValueError`."""
+    if check_coding(coding) == "IOB1":
+        raise ValueError("strict span reading is defined for the BIO (IOB2) and BIOES codings, not IOB1")
+    return coding
+
+
+def _strict_spans(parsed: Sequence[Tuple[str, str]], coding: str) -> List[Span]:
+    spans: List[Span] = []
+    position = 0
+    while position < len(parsed):
+        prefix, chunk_type = parsed[position]
+        if prefix not in "BS":  # O, or an I-X / E-X that no B-X opened
+            position += 1
+            continue
+        end = position + 1  # the chunk grows over I-X (and E-X, which closes it) of its own type
+        continuations = "IE" if coding == "BIOES" else "I"
+        while prefix in "BI" and end < len(parsed) and parsed[end][1] == chunk_type \
+                and parsed[end][0] in continuations:
+            prefix = parsed[end][0]
+            end += 1
+        if coding != "BIOES" or prefix in "ES":  # BIOES: a chunk is closed by E-X, or is one S-X
+            spans.append((chunk_type, position, end))
+        position = end
     return spans
 
 

@@ -1,14 +1,15 @@
-"""Chunk (span) precision, recall and F1, counted exactly as CoNLL's `conlleval` script counts them."""
+"""Chunk (span) precision, recall and F1, counted exactly as CoNLL's `conlleval` script counts them, or as
+`seqeval`'s strict mode does."""
 from typing import Dict, List, Union
 
 import torch
 
-from lmlab.data.label_codings import OUTSIDE, parse_label
+from lmlab.data.label_codings import OUTSIDE, check_strict_coding, parse_label
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.metrics.metric import Metric
 
 _PREFIX_CODES = {"O": 0, "B": 1, "I": 2, "E": 3, "S": 4}
-_O, _B, _E, _S = 0, 1, 3, 4
+_O, _B, _I, _E, _S = 0, 1, 2, 3, 4
 
 
 class SpanBasedF1Measure(Metric):
@@ -17,12 +18,14 @@ class SpanBasedF1Measure(Metric):
     A chunk is correct when a predicted and a gold chunk have the same type, start and end. Chunks are
     read from tags as `conlleval` reads them (`lmlab.data.label_codings.to_spans`), so ill-formed
     predictions are scored as the shared tasks scored them: an I-X after O starts a chunk, a change of
-    type ends one.
+    type ends one. With `strict`, only well-formed chunks count, as in `seqeval`'s strict mode
+    (`to_spans(..., strict=True)`): B-X I-X* in BIO, S-X or B-X I-X* E-X in BIOES.
 
     Parameters
         vocabulary: Vocabulary        maps tag ids to labels ("B-NP", "O", ...).
         tag_namespace: str = "labels"
         label_encoding: str = "BIO"   "IOB1", "BIO" (= "IOB2") or "BIOES": the coding of the labels.
+        strict: bool = False          read only well-formed chunks (BIO and BIOES only).
     Inputs
         predictions: (B, T) long tag ids, or (B, T, K) tag scores (the argmax is the prediction);
         gold_labels: (B, T) long;  mask: (B, T) bool, True = token, padding only at the end of a row.
@@ -37,7 +40,11 @@ class SpanBasedF1Measure(Metric):
 
     totals = ("_true_positives", "_predicted", "_gold")
 
-    def __init__(self, vocabulary: Vocabulary, tag_namespace: str = "labels", label_encoding: str = "BIO") -> None:
+    def __init__(self, vocabulary: Vocabulary, tag_namespace: str = "labels", label_encoding: str = "BIO",
+                 strict: bool = False) -> None:
+        self.strict = strict
+        # strict BIOES: a chunk also grows over E-X (which closes it) and must end with E-X or be one S-X
+        self._strict_bioes = strict and check_strict_coding(label_encoding) == "BIOES"
         labels = [vocabulary.get_token_from_index(index, tag_namespace)
                   for index in range(vocabulary.get_vocab_size(tag_namespace))]
         parsed = [parse_label(label, label_encoding) for label in labels]
@@ -68,7 +75,7 @@ class SpanBasedF1Measure(Metric):
         self._gold = self._gold + self._count(types, gold_starts)
 
     def _chunks(self, tags: torch.Tensor, mask: torch.Tensor):
-        """(starts (B, T) bool: a chunk starts here; keys (B, T, 2): its type and end (exclusive))."""
+        """(starts (B, T) bool: a chunk starts here; keys (B, T, 2): its type and last position)."""
         prefix = self._prefixes[tags].masked_fill(~mask, _O)  # (B, T); padding reads as O
         chunk_type = self._type_ids[tags].masked_fill(~mask, -1)  # (B, T)
         previous_prefix = torch.nn.functional.pad(prefix[:, :-1], (1, 0), value=_O)
@@ -76,16 +83,28 @@ class SpanBasedF1Measure(Metric):
         next_prefix = torch.nn.functional.pad(prefix[:, 1:], (0, 1), value=_O)
         next_type = torch.nn.functional.pad(chunk_type[:, 1:], (0, 1), value=-1)
         inside = prefix != _O
-        # conlleval's startOfChunk and endOfChunk (see lmlab.data.label_codings.chunk_starts / chunk_ends)
-        starts = inside & ((prefix == _B) | (prefix == _S) | (previous_prefix == _O) | (previous_prefix == _E)
-                           | (previous_prefix == _S) | (previous_type != chunk_type))
-        ends = inside & ((prefix == _E) | (prefix == _S) | (next_prefix == _B) | (next_prefix == _S)
-                         | (next_prefix == _O) | (next_type != chunk_type))  # a chunk ends at t (inclusive)
+        opening = (prefix == _B) | (prefix == _S)
+        closing = (prefix == _E) | (prefix == _S)
+        if self.strict:
+            # seqeval's strict mode: a chunk opens at B-X or S-X only and grows over the I-X (BIOES: and
+            # E-X) of its type that follow; BIOES keeps it only if it was closed by E-X or is one S-X
+            starts = opening
+            continued = (next_prefix == _I) | ((next_prefix == _E) & self._strict_bioes)
+            ends = inside & (closing | ~continued | (next_type != chunk_type))
+        else:
+            # conlleval's startOfChunk and endOfChunk (see lmlab.data.label_codings.chunk_starts / chunk_ends)
+            starts = inside & (opening | (previous_prefix == _O) | (previous_prefix == _E)
+                               | (previous_prefix == _S) | (previous_type != chunk_type))
+            ends = inside & (closing | (next_prefix == _B) | (next_prefix == _S)
+                             | (next_prefix == _O) | (next_type != chunk_type))  # a chunk ends at t (inclusive)
         timesteps = tags.shape[1]
         positions = torch.arange(timesteps, device=tags.device).expand_as(tags)  # (B, T)
         end_positions = torch.where(ends, positions, timesteps)
         # the end of the chunk starting at t: the first end at or after t (a reversed running minimum)
         following_end = end_positions.flip(1).cummin(dim=1).values.flip(1)  # (B, T)
+        if self._strict_bioes:
+            last_prefix = prefix.gather(1, following_end.clamp(max=timesteps - 1))  # (B, T)
+            starts = starts & ((last_prefix == _E) | (last_prefix == _S))
         return starts, torch.stack([chunk_type, following_end], dim=-1)
 
     def _count(self, types: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
