@@ -7,7 +7,7 @@ RUN ?= runs/quickstart
 # torch is pinned to the CPU wheel (requirements.txt); an unpinned torch pulls several GB of CUDA packages.
 install:
 	$(PIP) install -q -r requirements.txt
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,transformers]'
 
 # Train the quickstart LM on the bundled corpus, then predict with it.
 demo: install

@@ -51,7 +51,7 @@ class Vocabulary(Registrable):
     """Token <-> index mappings per namespace, built from token counts.
 
     Registered as a `Vocabulary` with names "from_instances" (the default; `instances` is passed by
-    lmlab at run time), "from_files" and "empty".
+    lmlab at run time), "from_files", "empty" and "from_pretrained_transformer".
 
     Parameters
         counter: Optional[Dict[str, Dict[str, int]]] = None   namespace -> token -> count.
@@ -177,6 +177,20 @@ class Vocabulary(Registrable):
         return vocab
 
     @classmethod
+    def from_pretrained_transformer(cls, model_name: str, namespace: str = "tags", instances: Any = None,
+                                    non_padded_namespaces: Sequence[str] = DEFAULT_NON_PADDED_NAMESPACES,
+                                    tokens_to_add: Optional[Dict[str, List[str]]] = None) -> "Vocabulary":
+        """`namespace` holds a pretrained model's tokenizer vocabulary, index i = the model's id i
+        (`add_transformer_vocab`); the other namespaces are counted from `instances` (passed at run time, as
+        for "from_instances": a tagger's labels, say). Needs `lmlab[transformers]`."""
+        from lmlab.common.pretrained_transformers import vocabulary_tokens
+
+        vocab = cls.from_instances(instances or [], non_padded_namespaces=non_padded_namespaces,
+                                   tokens_to_add=tokens_to_add)
+        vocab.add_transformer_vocab(vocabulary_tokens(model_name), namespace)
+        return vocab
+
+    @classmethod
     def empty(cls, non_padded_namespaces: Sequence[str] = DEFAULT_NON_PADDED_NAMESPACES,
               tokens_to_add: Optional[Dict[str, List[str]]] = None,
               padding_token: str = DEFAULT_PADDING_TOKEN, oov_token: str = DEFAULT_OOV_TOKEN) -> "Vocabulary":
@@ -245,6 +259,20 @@ class Vocabulary(Registrable):
             self._version += 1
             self._frequency_sorted.discard(namespace)  # a token of unknown frequency, appended at the end
         return index
+
+    def add_transformer_vocab(self, tokens: Sequence[str], namespace: str) -> None:
+        """Make `namespace` exactly `tokens`, token i at index i (a pretrained tokenizer's vocabulary in id
+        order), replacing what it held. The namespace becomes non-padded (its name is added to
+        `non_padded_namespaces`): index 0 is the tokenizer's token 0, and an unknown token is an error."""
+        if len(set(tokens)) != len(tokens):
+            raise ValueError(f'a transformer vocabulary for namespace "{namespace}" lists a token twice')
+        if self.is_padded(namespace):
+            self.non_padded_namespaces.append(namespace)
+            self._padded_cache.clear()
+        self._token_to_index[namespace] = {token: index for index, token in enumerate(tokens)}
+        self._index_to_token[namespace] = list(tokens)
+        self._frequency_sorted.discard(namespace)
+        self._version += 1
 
     def add_tokens_to_namespace(self, tokens: Iterable[str], namespace: str = "tokens") -> List[int]:
         return [self.add_token_to_namespace(token, namespace) for token in tokens]
@@ -346,6 +374,7 @@ class Vocabulary(Registrable):
 Vocabulary.register("from_instances", constructor="from_instances")(Vocabulary)
 Vocabulary.register("from_files", constructor="from_files")(Vocabulary)
 Vocabulary.register("empty", constructor="empty")(Vocabulary)
+Vocabulary.register("from_pretrained_transformer", constructor="from_pretrained_transformer")(Vocabulary)
 
 
 # ---------------------------------------------------------------------------------------------------

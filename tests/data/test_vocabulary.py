@@ -172,7 +172,7 @@ def test_from_instances_is_the_default_and_takes_instances_at_run_time():
 
 
 def test_registered_names():
-    assert Vocabulary.list_available() == ["from_instances", "empty", "from_files"]
+    assert Vocabulary.list_available() == ["from_instances", "empty", "from_files", "from_pretrained_transformer"]
     empty = Vocabulary.from_params(Params({"type": "empty", "tokens_to_add": {"tokens": ["<S>"]}}))
     assert tokens_of(empty) == [PAD, OOV, "<S>"]
 

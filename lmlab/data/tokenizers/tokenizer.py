@@ -1,5 +1,5 @@
 """`Tokenizer`: splits a text into a list of string tokens."""
-from typing import List
+from typing import List, Optional, Sequence
 
 from lmlab.common.registrable import Registrable
 
@@ -18,6 +18,14 @@ class Tokenizer(Registrable):
     """
 
     default_implementation = "whitespace"
+
+    special_tokens: Sequence[str] = ()
+    """Tokens that are no words of the text (a pretrained model's "[CLS]", "[SEP]", "[PAD]", "<mask>"): this
+    tokenizer adds them or keeps them whole where a text contains them, and predictors never propose them.
+    None by default."""
+    mask_token: Optional[str] = None
+    """The token a masked language model of this tokenizer fills ("[MASK]", "<mask>"), kept whole where a text
+    contains it; None when the tokenizer has none of its own (the default)."""
 
     def tokenize(self, text: str) -> List[str]:
         raise NotImplementedError

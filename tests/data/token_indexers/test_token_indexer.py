@@ -23,4 +23,5 @@ def test_vocabulary_free_indexer_counts_nothing_and_collates_generically():
 
 
 def test_registered_names():
-    assert TokenIndexer.list_available() == ["single_id", "characters", "elmo_characters"]
+    assert TokenIndexer.list_available() == ["single_id", "characters", "elmo_characters", "pretrained_transformer",
+                                             "pretrained_transformer_mismatched"]

@@ -13,4 +13,4 @@ def test_default_batch_tokenize_calls_tokenize_per_text():
 
 
 def test_registered_names():
-    assert Tokenizer.list_available() == ["whitespace", "character", "spacy"]
+    assert Tokenizer.list_available() == ["whitespace", "character", "pretrained_transformer", "spacy"]
