@@ -131,3 +131,28 @@ def test_no_import_cycle_inside_a_package():
 def test_the_cycle_check_finds_a_cycle():
     assert _cycles({"p.a": {"p.b"}, "p.b": {"p.c"}, "p.c": {"p.a"}, "p.d": {"p.a"}}) == [["p.a", "p.b", "p.c"]]
     assert _cycles({"p.a": {"p.b"}, "p.b": set()}) == []
+
+
+def test_token_embedders_import_nothing_from_text_field_embedders():
+    """Text field embedders are made of token embedders: the dependency runs one way (also under TYPE_CHECKING
+    and inside functions)."""
+    problems = [f"{path.name} imports {imported}"
+                for path in sorted((ROOT / "modules" / "token_embedders").rglob("*.py"))
+                for imported in _imports(path) if imported.startswith("lmlab.modules.text_field_embedders")]
+    assert not problems, "\n".join(problems)
+
+
+def test_no_state_dict_prefixes_of_private_attributes_in_strings():
+    """A dependency on another class's private layout carried in a string ("_contextualizer.") is one the
+    import test cannot see: code reaches other objects' parts through their public properties instead."""
+    import re
+
+    problems = []
+    for path in sorted(ROOT.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
+                    and re.fullmatch(r"_[a-z]\w*\.(\w+\.?)*", node.value):
+                problems.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}: {node.value!r}")
+    assert not problems, "\n".join(problems)

@@ -137,9 +137,9 @@ def elmo_from_archive(archive_file: str, num_output_representations: int = 1, re
                       do_layer_norm: bool = False, dropout: Probability = 0.5, keep_sentence_boundaries: bool = False,
                       scalar_mix_parameters: Optional[List[float]] = None, cuda_device: int = -1) -> Elmo:
     """`Elmo` over the bidirectional character LM of an lmlab `model.tar.gz` (path or URL)."""
-    from lmlab.models.archival import load_archive
+    from lmlab.models.language_model_archive import load_language_model
 
-    model = load_archive(archive_file, cuda_device=cuda_device).model
+    model = load_language_model(archive_file, "archive_file", cuda_device=cuda_device)
     bilm = LanguageModelBiLm(model, requires_grad=requires_grad)
     return Elmo(None, None, num_output_representations, do_layer_norm=do_layer_norm, dropout=dropout,
                 keep_sentence_boundaries=keep_sentence_boundaries, scalar_mix_parameters=scalar_mix_parameters,

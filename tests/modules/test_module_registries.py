@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import lmlab.models  # noqa: F401  (registers the archive-reading "language_model_token_embedder")
 import lmlab.modules  # noqa: F401  (registers everything)
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.language_model_heads import LanguageModelHead

@@ -1,19 +1,15 @@
-"""`language_model_token_embedder`: contextual token features from frozen lmlab language models (LD-Net, ELMo)."""
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, cast
+"""Contextual token features from frozen, trained language models (LD-Net, ELMo), given their parts.
+
+`LanguageModelTokenEmbedder` takes the parts of loaded language models (`FrozenLanguageModel`s), never
+paths: opening an lmlab archive is the model layer's job. The registered "language_model_token_embedder"
+(`lmlab.models.language_model_archive`) opens the archives named in a config and passes their parts here.
+"""
+from typing import Any, Dict, List, Literal, Optional, cast
 
 import torch
 
-from lmlab.common.archive_format import (
-    VOCABULARY_NAME,
-    extracted_archive,
-    read_config,
-    read_weights,
-    without_pretrained_files,
-)
 from lmlab.common.constraints import Probability
 from lmlab.common.errors import ArchiveError, ConfigurationError
-from lmlab.common.params import Params
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.scalar_mix import ScalarMix
 from lmlab.modules.seq2seq_encoders.dense_rnn import DenseRnn
@@ -22,13 +18,6 @@ from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
 from lmlab.modules.util import reverse_padded_rows, sequence_lengths, zero_padding
 
-if TYPE_CHECKING:  # text field embedders import this package (their base names TokenEmbedder)
-    from lmlab.modules.text_field_embedders.text_field_embedder import TextFieldEmbedder
-
-# Where a "language_model" archive keeps the weights of its two parts: its state-dict layout, fixed by every
-# archive written so far (LanguageModel's `_text_field_embedder` and `_contextualizer` submodules).
-_EMBEDDER_WEIGHTS, _CONTEXTUALIZER_WEIGHTS = "_text_field_embedder.", "_contextualizer."
-
 
 class FrozenLanguageModel(torch.nn.Module):
     """The input side of a trained language model (its word embedding and contextualizer), run on tagger ids.
@@ -36,7 +25,9 @@ class FrozenLanguageModel(torch.nn.Module):
     Not registered: the part of `LanguageModelTokenEmbedder` that holds one language model.
 
     Parameters
-        text_field_embedder: TextFieldEmbedder   the LM's, with a single-id embedder under `indexer`.
+        text_field_embedder: torch.nn.Module   the LM's `TextFieldEmbedder` (typed as a Module: text field
+                                       embedders sit above token embedders), with a single-id embedder
+                                       under `indexer`; called as `text_field_embedder({indexer: {"tokens": ids}})`.
         indexer: str                   the indexer name the LM's embedder reads.
         contextualizer: Seq2SeqEncoder the LM's (unidirectional, not carrying state).
         id_map: (V_tagger,) long       tagger id -> LM id (padding -> 0, unknown words -> the LM's OOV id).
@@ -52,7 +43,7 @@ class FrozenLanguageModel(torch.nn.Module):
 
     id_map: torch.Tensor
 
-    def __init__(self, text_field_embedder: "TextFieldEmbedder", indexer: str, contextualizer: Seq2SeqEncoder,
+    def __init__(self, text_field_embedder: torch.nn.Module, indexer: str, contextualizer: Seq2SeqEncoder,
                  id_map: torch.Tensor, reverse: bool, context_id: Optional[int] = None) -> None:
         super().__init__()
         self.text_field_embedder = text_field_embedder
@@ -86,76 +77,45 @@ class FrozenLanguageModel(torch.nn.Module):
         return super().train(False)
 
 
-@TokenEmbedder.register("language_model_token_embedder")
 class LanguageModelTokenEmbedder(TokenEmbedder):
-    """Contextual token vectors from one or two frozen, trained lmlab language models (forward + backward).
+    """Contextual token vectors from one or two frozen language models (forward + backward), given as parts.
 
-    Registered as a `TokenEmbedder` with name "language_model_token_embedder".
+    Not registered itself: the registered "language_model_token_embedder" (in the model layer, which opens
+    lmlab archives) builds it from archive paths; its docstring describes the config.
 
     Parameters
-        forward_archive: str              model.tar.gz (path or URL) of a unidirectional "language_model"
-                                          that embeds word ids with one "embedding".
-        backward_archive: Optional[str] = None   the same for the backward LM: a forward LM trained on
-                                          reversed text (the contiguous reader's `reverse`); it reads each
-                                          sentence from its end.
+        language_models: List[FrozenLanguageModel]   one or two (forward, then backward), frozen here.
         mode: "concat" | "scalar_mix" = "concat"
                                           concat: the LMs' contextualizer outputs side by side, for a
                                           "dense_rnn"/"ld_rnn" [embedding, layer_1, ..., layer_L] (LD-Net);
                                           scalar_mix: per LM a learned `ScalarMix` of its contextualizer's
-                                          layers (ELMo), which needs a contextualizer that can return them.
+                                          layers (ELMo): contextualizers that are `RnnStack`s returning all
+                                          their layers.
         projection_dim: Optional[int] = None   P: ReLU(Linear(D -> P)) of the features (LD-Net's `lm_seq`).
-                                          Layer selection and pruning need it (mode concat).
         dropout: float = 0.0              on the features, before the projection.
         do_layer_norm: bool = False       scalar_mix: normalise each layer inside the mix.
-        vocab_namespace: str = "tokens"   namespace of the ids this embedder gets (the tagger's vocabulary).
-        token_aliases: Optional[Dict[str, str]] = None   tagger word -> the LM's spelling of it, where the
-                                          two corpora write it differently (Penn Treebank's -LRB- and its
-                                          doubled quote marks for an LM that saw "(" and '"'). Applied before
-                                          the lookup and the lowercasing; other words are looked up as they are.
-        lowercase_tokens: bool = False    lowercase the tagger's words before looking them up in an LM's
-                                          vocabulary (for LMs trained on lowercased text).
-        context_token: Optional[str] = None   a word of the LMs' vocabulary each LM reads just before a
-                                          sentence (a backward LM: just after it), its output dropped: the
-                                          boundary the LMs learnt to start from, e.g. "<eos>" for LMs trained
-                                          on contiguous lines ending in "<eos>", which never saw the zero
-                                          state a sentence otherwise starts from. AllenNLP's `bos_eos_tokens`.
-        vocab: Vocabulary                 injected by lmlab (the tagger's vocabulary).
     Inputs
-        ids: (B, T) long ids of `vocab_namespace`; 0 is padding.
+        ids: (B, T) long ids of the tagger's vocabulary namespace (what the LMs' `id_map`s read); 0 is padding.
     Outputs
         (B, T, D), zeros at padding. D = P with a projection; else concat: the sum of the contextualizers'
         output sizes, scalar_mix: the sum of their layer sizes H.
     Notes
         Frozen: the LMs' weights never train and they always run as in evaluation (no dropout, no layer
-        dropout); without trainable gates they run without autograd. Each tagger id is mapped once, at
-        construction, to the LM id of the same word (OOV when the LM does not know it), so build the
-        tagger's vocabulary for `vocab_namespace` from all its data.
-        Like "elmo_token_embedder" this constructor reads files (the archives). The LM weights are saved
-        with the tagger, but rebuilding it from its config reads the archives again: keep them reachable.
+        dropout); without trainable gates they run without autograd.
         Layer selection: `set_gates_trainable(True)` makes the gates of every dense LM layer trainable;
         `prune()` deletes the layers whose gate is 0 and the matching input columns of the projection. The
         layers kept are part of this module's state (`get_extra_state`), so a pruned model's weights
         rebuild the pruned structure from the same config.
     """
 
-    def __init__(self, forward_archive: str, backward_archive: Optional[str] = None,
-                 mode: Literal["concat", "scalar_mix"] = "concat", projection_dim: Optional[int] = None,
-                 dropout: Probability = 0.0, do_layer_norm: bool = False, vocab_namespace: str = "tokens",
-                 token_aliases: Optional[Dict[str, str]] = None, lowercase_tokens: bool = False,
-                 context_token: Optional[str] = None, vocab: Optional[Vocabulary] = None) -> None:
+    def __init__(self, language_models: List[FrozenLanguageModel], mode: Literal["concat", "scalar_mix"] = "concat",
+                 projection_dim: Optional[int] = None, dropout: Probability = 0.0,
+                 do_layer_norm: bool = False) -> None:
         super().__init__()
-        if vocab is None:
-            raise ConfigurationError("needs the vocabulary of the model it is part of (lmlab injects it)", "vocab")
         if do_layer_norm and mode != "scalar_mix":
             raise ConfigurationError('only a scalar mix normalises layers: set mode "scalar_mix"', "do_layer_norm")
         self.mode = mode
-        archives = [("forward_archive", forward_archive, False)]
-        if backward_archive is not None:
-            archives.append(("backward_archive", backward_archive, True))
-        self.language_models = torch.nn.ModuleList(
-            _load_language_model(path, where, reverse, mode == "scalar_mix", vocab, vocab_namespace,
-                                 token_aliases or {}, lowercase_tokens, context_token)
-            for where, path, reverse in archives)
+        self.language_models = torch.nn.ModuleList(language_models)
         for parameter in self.language_models.parameters():
             parameter.requires_grad_(False)
         self.mixes = torch.nn.ModuleList(
@@ -265,54 +225,16 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
         return f"mode={self.mode!r}, kept_layers={self._kept_layers}, output_dim={self.get_output_dim()}"
 
 
-def _load_language_model(path: str, where: str, reverse: bool, all_layers: bool, vocab: Vocabulary,
-                         vocab_namespace: str, token_aliases: Dict[str, str],
-                         lowercase_tokens: bool, context_token: Optional[str]) -> FrozenLanguageModel:
-    """The embedder and contextualizer of the "language_model" archive at `path`, with its weights."""
-    from lmlab.modules.text_field_embedders.text_field_embedder import TextFieldEmbedder
-
-    with extracted_archive(path) as root:
-        config = read_config(root)
-        lm_vocab = Vocabulary.from_files(str(root / VOCABULARY_NAME))
-        weights = read_weights(root, path)
-    model: Dict[str, Any] = config.get("model", {})
-    if model.get("type") != "language_model" or model.get("bidirectional"):
-        raise ConfigurationError(f'{path} holds a {model.get("type")!r} model (bidirectional: '
-                                 f'{bool(model.get("bidirectional"))}); expected a unidirectional "language_model"',
-                                 where)
-    token_embedders = model.get("text_field_embedder", {}).get("token_embedders", {})
-    if len(token_embedders) != 1 or next(iter(token_embedders.values())).get("type") != "embedding":
-        raise ConfigurationError(f"{path}: expected a language model that embeds word ids with one \"embedding\", "
-                                 f"found token embedders {sorted(token_embedders)}", where)
-    (indexer, embedding), = token_embedders.items()
-    history = f"{where}({Path(path).name}).model"
-    embedder_config = without_pretrained_files(model["text_field_embedder"])
-    text_field_embedder = TextFieldEmbedder.from_params(Params(embedder_config, f"{history}.text_field_embedder"),
-                                                        vocab=lm_vocab)
-    contextualizer = Seq2SeqEncoder.from_params(Params(model["contextualizer"], f"{history}.contextualizer"),
-                                                vocab=lm_vocab)
-    contextualizer.set_stateful(False)
-    if all_layers:
-        if not isinstance(contextualizer, RnnStack):
-            raise ConfigurationError(f'mode "scalar_mix" mixes the layers of a "basic_rnn", "dense_rnn" or "ld_rnn" '
-                                     f"contextualizer; {path} has a {type(contextualizer).__name__}", where)
-        contextualizer.return_all_layers = True
-    for part, prefix in ((text_field_embedder, _EMBEDDER_WEIGHTS), (contextualizer, _CONTEXTUALIZER_WEIGHTS)):
-        state = {key[len(prefix):]: value for key, value in weights.items() if key.startswith(prefix)}
-        try:
-            part.load_state_dict(state)
-        except RuntimeError as err:
-            raise ArchiveError(f"weights in {path} do not fit its configured language model: "
-                               f"{str(err).splitlines()[0]}") from err
-    namespace = embedding.get("vocab_namespace", "tokens")
-    words = [token_aliases.get(word, word) for word in (vocab.get_token_from_index(index, vocab_namespace)
-                                                         for index in range(vocab.get_vocab_size(vocab_namespace)))]
+def vocabulary_id_map(vocab: Vocabulary, namespace: str, lm_vocab: Vocabulary, lm_namespace: str,
+                      token_aliases: Dict[str, str], lowercase_tokens: bool) -> torch.Tensor:
+    """(V_tagger,) long: for each id of `vocab`'s `namespace`, the id of the same word in `lm_vocab`'s
+    `lm_namespace` (its OOV id when it does not know it), after `token_aliases` (tagger word -> the LM's
+    spelling) and then lowercasing. Padding and OOV map to the LM's padding and OOV, whatever their strings."""
+    words = [token_aliases.get(word, word) for word in (vocab.get_token_from_index(index, namespace)
+                                                         for index in range(vocab.get_vocab_size(namespace)))]
     if lowercase_tokens:
         words = [word.lower() for word in words]
-    id_map = torch.from_numpy(lm_vocab.get_token_indices(words, namespace))  # (V_tagger,)
-    if vocab.is_padded(vocab_namespace):  # padding and OOV map to the LM's, whatever their strings
+    id_map = torch.from_numpy(lm_vocab.get_token_indices(words, lm_namespace))  # (V_tagger,)
+    if vocab.is_padded(namespace):
         id_map[0], id_map[1] = 0, 1
-    context_id = None if context_token is None else lm_vocab.get_token_to_index_vocabulary(namespace).get(context_token)
-    if context_token is not None and context_id is None:
-        raise ConfigurationError(f"{context_token!r} is not a word of the language model in {path}", "context_token")
-    return FrozenLanguageModel(text_field_embedder, indexer, contextualizer, id_map, reverse, context_id)
+    return id_map

@@ -6,8 +6,9 @@ from lmlab.common.errors import ConfigurationError
 from lmlab.common.params import Params
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.models.archival import load_archive
+from lmlab.models.language_model_archive import ArchivedLanguageModelTokenEmbedder
 from lmlab.models.testing import write_language_model_archive
-from lmlab.modules.token_embedders import LanguageModelTokenEmbedder, TokenEmbedder
+from lmlab.modules.token_embedders import TokenEmbedder
 
 LM_WORDS = "the dog cat sees a ball red".split()
 TAGGER_WORDS = "The dog sees a ball zebra".split()  # "The" only lowercased, "zebra" unknown to the LMs
@@ -177,4 +178,4 @@ def test_archives_that_do_not_fit_are_config_errors(tmp_path, archives, vocab):
         embedder((lstm, archives[1]), vocab, projection_dim=3).set_gates_trainable(True)
     assert embedder((lstm, archives[1]), vocab, mode="scalar_mix").get_output_dim() == 12
     with pytest.raises(ConfigurationError, match="needs the vocabulary"):
-        LanguageModelTokenEmbedder(archives[0])
+        ArchivedLanguageModelTokenEmbedder(archives[0])
