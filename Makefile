@@ -27,5 +27,12 @@ lint: install
 	$(PYTHON) -m ruff check lmlab tests benchmarks
 	$(PYTHON) -m mypy lmlab
 
+# Then the tests that compare two code paths (marked cross_path) again under every other CPU kernel level torch
+# can use here (ATEN_CPU_CAPABILITY = default, avx2, avx512 where the CPU has it): an equality that holds on one
+# SIMD kernel set only fails here, not on a user's machine.
 test: install browser lint
 	$(PYTHON) -m pytest -q
+	@for level in $$($(PYTHON) tests/kernel_levels.py); do \
+	  echo "cross_path tests under ATEN_CPU_CAPABILITY=$$level"; \
+	  ATEN_CPU_CAPABILITY=$$level $(PYTHON) -m pytest -q -m cross_path || exit 1; \
+	done

@@ -106,6 +106,7 @@ def test_layer_selection_adds_the_penalty_trains_the_gates_and_reports_the_budge
     assert metrics["f1-measure-within-budget"] == metrics["f1-measure-overall"]
 
 
+@pytest.mark.cross_path
 def test_pruned_model_computes_exactly_what_the_gated_model_computed(setup):
     model = build(setup, layer_selection={"budget": 2}, top_k=2).eval()
     embedder = model._text_field_embedder.token_embedder("lm_tokens")

@@ -78,6 +78,7 @@ def test_output_contract_and_exact_losses(bidirectional):
         assert model.get_metrics()["perplexity"] == pytest.approx(math.exp(nll.item() / count), rel=1e-6)
 
 
+@pytest.mark.cross_path
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padding_never_changes_a_row(bidirectional):
     vocab = _vocab()
@@ -124,6 +125,7 @@ def test_delete_softmax_num_layers_and_all_layers():
     assert output["loss"] is None and output["lm_embeddings"][1].shape == (3, 6, 12)
 
 
+@pytest.mark.cross_path
 def test_sampled_softmax_evaluates_exactly_like_the_full_softmax():
     vocab = _vocab()
     sampled = _model(vocab, True, num_samples=3)
@@ -149,6 +151,7 @@ def test_tied_embeddings_share_the_softmax_matrix():
         _model(vocab, False, tie_embeddings=True)  # hidden 6 != embedding 8
 
 
+@pytest.mark.cross_path
 def test_carried_state_continues_across_windows():
     """Two consecutive windows with carried state equal one long window (row b continues row b)."""
     vocab = _vocab()
@@ -191,6 +194,7 @@ LD_NET = {"contextualizer": {"type": "ld_rnn", "input_size": 8, "hidden_size": 6
           "softmax_loss": {"type": "adaptive_softmax", "cutoffs": [4, 7], "div_value": 2.0}}
 
 
+@pytest.mark.cross_path
 def test_projection_and_adaptive_softmax_give_exact_losses_through_log_probs():
     vocab = _counted_vocab()
     model = _model(vocab, **LD_NET).eval()

@@ -11,6 +11,8 @@ from lmlab.data.token_indexers import SingleIdTokenIndexer
 from lmlab.models import LanguageModel, Model
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import select_rows
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 WORDS = ["<s>", "</s>", *(f"w{i}" for i in range(20))]
 PROMPTS = [["<s>", "w1", "w2", "w3"], ["<s>"], ["<s>", "w4", "w5"]]
 NEXT = [["w6", "w7", "w8"], ["w9", "w1", "w2"], ["w3", "w3", "w0"]]  # three more tokens per row

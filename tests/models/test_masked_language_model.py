@@ -79,6 +79,7 @@ def test_padded_mask_positions_are_ignored(vocab):
     assert loss.item() == pytest.approx((2 * first.item() + second.item()) / 3, rel=1e-5)
 
 
+@pytest.mark.cross_path
 def test_batched_logits_equal_single_instance_logits(vocab):
     model = build(vocab).eval()
     together = model(**tensors(vocab, BATCH))["logits"]

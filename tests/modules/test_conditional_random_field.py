@@ -8,6 +8,8 @@ import torch
 from lmlab.data.label_codings import allowed_transitions
 from lmlab.modules.conditional_random_field import ConditionalRandomField
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 LENGTHS = [4, 1, 3, 0, 2]
 
 

@@ -66,6 +66,7 @@ def _multinomial_alone(log_probs: torch.Tensor, options: Dict[str, Any], generat
     return int(torch.multinomial(logits.softmax(-1), 1, generator=generator))
 
 
+@pytest.mark.cross_path
 def test_choose_next_draws_for_every_row_exactly_what_multinomial_draws_for_it_alone():
     rows = [{"seed": 1}, {"seed": 2, "temperature": 0.7}, {"seed": 3, "top_k": 4}, {"seed": 4, "top_p": 0.5},
             {"seed": 5, "top_k": 30, "top_p": 0.9, "temperature": 1.3}, {"seed": 6, "greedy": True},
@@ -128,6 +129,7 @@ def _rerun_greedy(predictor: LanguageModelPredictor, sentence: str, max_tokens: 
     return generated
 
 
+@pytest.mark.cross_path
 @pytest.mark.parametrize("name", sorted(ENCODERS))
 def test_batched_greedy_generation_equals_a_rerun_of_the_whole_prefix_for_each_sentence_alone(name):
     predictor = _predictor(name)
@@ -140,6 +142,7 @@ def test_batched_greedy_generation_equals_a_rerun_of_the_whole_prefix_for_each_s
     assert any(len(tokens) > 2 for tokens in generated)
 
 
+@pytest.mark.cross_path
 @pytest.mark.parametrize("name", ["lstm", "transformer"])
 def test_seeded_continuations_are_the_same_alone_batched_re_run_and_streamed(name):
     predictor = _predictor(name)

@@ -42,6 +42,7 @@ def test_fillers_format_and_order(predictor):
     assert len(predictor.predict_json({"sentence": "[MASK] cat"})["fillers"][0]) == 5  # default top_k
 
 
+@pytest.mark.cross_path
 def test_batched_predictions_equal_single_ones(predictor):
     inputs = [{"sentence": "the [MASK] sat on the mat ."}, {"sentence": "a [MASK]", "top_k": 2},
               {"sentence": "[MASK] dog sat on a [MASK] [MASK] .", "top_k": 4}]

@@ -37,6 +37,7 @@ def test_sentence_and_tokens_give_tags_spans_and_top_k(predictor):
     assert by_sentence["top_k"][0]["score"] >= by_sentence["top_k"][1]["score"]
 
 
+@pytest.mark.cross_path
 def test_a_sentence_is_tagged_the_same_alone_and_in_a_batch(predictor):
     inputs = [{"sentence": "the cat sleeps ."}, {"sentence": "anna and tom bake cookies very slowly ."},
               {"tokens": ["it"]}]

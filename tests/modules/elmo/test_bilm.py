@@ -9,6 +9,8 @@ from torch.overrides import TorchFunctionMode
 
 from lmlab.modules.elmo import ElmoBiLm, ElmoCharacterEncoder, ElmoLstm, batch_to_ids
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "elmo"
 
 

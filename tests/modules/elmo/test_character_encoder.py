@@ -6,6 +6,8 @@ import torch
 
 from lmlab.modules.elmo import ElmoCharacterEncoder, batch_to_ids
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "elmo"
 # Ragged on purpose: 2.2 slots per real token, an empty row in the middle, a long word.
 SENTENCES = [["a", "ragged", "batch", "of", "five"], ["two", "words"], [], ["x"], ["abcdefghij" * 6, "and", "more"]]

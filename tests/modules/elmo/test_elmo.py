@@ -7,6 +7,8 @@ import torch
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.elmo import BiLm, Elmo, ElmoBiLm, add_sentence_boundaries, batch_to_ids
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "elmo"
 SENTENCES = [
     ["The", "sentence", "is", "short", "."],

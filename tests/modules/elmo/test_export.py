@@ -20,6 +20,8 @@ from lmlab.modules.elmo.character_ids import BOS_CHAR_IDS, EOS_CHAR_IDS
 from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
 from lmlab.modules.token_embedders import TokenEmbedder
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "elmo"
 P = 6
 SENTENCES = [["The", "cat", "sat", "on", "the", "mat", "."], ["Hello", "wörld"], ["x"]]

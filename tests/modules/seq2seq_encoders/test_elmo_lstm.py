@@ -6,6 +6,8 @@ from lmlab.common.errors import ConfigurationError
 from lmlab.modules.elmo import ElmoLstm
 from lmlab.modules.seq2seq_encoders import ElmoLstmSeq2SeqEncoder, Seq2SeqEncoder
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 H_IN, P = 6, 4
 CONFIG = {"type": "elmo_lstm", "input_size": H_IN, "hidden_size": 5, "projection_dim": P, "num_layers": 2,
           "cell_clip": 0.5, "proj_clip": 0.3}  # small clips, so that clipping really happens

@@ -8,6 +8,8 @@ import torch
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders import DenseRnn, LdRnn, Seq2SeqEncoder
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 I, H, L = 4, 3, 3  # noqa: E741  (input, hidden, layers: the names the docstrings use)
 
 

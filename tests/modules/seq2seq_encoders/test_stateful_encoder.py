@@ -6,6 +6,8 @@ import torch
 
 from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder, StatefulEncoder
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 CONFIGS = [{"type": "lstm"}, {"type": "gru"}, {"type": "basic_rnn", "unit": "lstm"},
            {"type": "dense_rnn", "unit": "gru"}, {"type": "ld_rnn", "unit": "lstm"}]
 IDS = ["lstm", "gru", "basic_rnn", "dense_rnn", "ld_rnn"]

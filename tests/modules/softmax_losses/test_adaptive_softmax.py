@@ -5,6 +5,8 @@ import torch
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.softmax_losses import AdaptiveSoftmaxLoss, SoftmaxLoss
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 V, D = 50, 16
 
 

@@ -5,6 +5,8 @@ from torch.nn import functional as F
 
 from lmlab.modules.softmax_losses.linear_cross_entropy import linear_cross_entropy
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 
 def _problem(dtype: torch.dtype, bias: bool, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)

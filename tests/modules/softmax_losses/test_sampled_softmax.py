@@ -8,6 +8,8 @@ import torch
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.softmax_losses import FullSoftmaxLoss, LogUniformSampler, SampledSoftmaxLoss, SoftmaxLoss
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 V, D = 50, 8
 
 

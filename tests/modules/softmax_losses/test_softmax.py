@@ -6,6 +6,8 @@ from lmlab.common import Lazy, Params
 from lmlab.modules.softmax_losses import FullSoftmaxLoss, SoftmaxLoss
 from lmlab.modules.token_embedders import Embedding
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 
 def test_loss_is_summed_cross_entropy_of_the_logits_and_log_probs_normalise():
     torch.manual_seed(0)

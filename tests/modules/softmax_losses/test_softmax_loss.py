@@ -6,6 +6,8 @@ import torch
 
 from lmlab.modules.softmax_losses import AdaptiveSoftmaxLoss, FullSoftmaxLoss, SampledSoftmaxLoss
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 V, D, N = 60, 8, 23
 
 

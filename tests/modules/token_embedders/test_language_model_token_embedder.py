@@ -10,6 +10,8 @@ from lmlab.models.language_model_archive import ArchivedLanguageModelTokenEmbedd
 from lmlab.models.testing import write_language_model_archive
 from lmlab.modules.token_embedders import TokenEmbedder
 
+pytestmark = pytest.mark.cross_path  # compares two code paths: re-run under every CPU kernel level
+
 LM_WORDS = "the dog cat sees a ball red".split()
 TAGGER_WORDS = "The dog sees a ball zebra".split()  # "The" only lowercased, "zebra" unknown to the LMs
 
