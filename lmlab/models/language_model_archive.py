@@ -108,6 +108,8 @@ class ArchivedLanguageModelTokenEmbedder(LanguageModelTokenEmbedder):
                                           boundary the LMs learnt to start from, e.g. "<eos>" for LMs trained
                                           on contiguous lines ending in "<eos>", which never saw the zero
                                           state a sentence otherwise starts from. AllenNLP's `bos_eos_tokens`.
+        feature_cache_mb: int = 0         MiB for each sentence's LM outputs, computed once and reused
+                                          while no gate trains; 0: none (see `LanguageModelTokenEmbedder`).
         vocab: Vocabulary                 injected by lmlab (the tagger's vocabulary).
     Inputs
         ids: (B, T) long ids of `vocab_namespace`; 0 is padding.
@@ -124,7 +126,8 @@ class ArchivedLanguageModelTokenEmbedder(LanguageModelTokenEmbedder):
                  mode: Literal["concat", "scalar_mix"] = "concat", projection_dim: Optional[int] = None,
                  dropout: Probability = 0.0, do_layer_norm: bool = False, vocab_namespace: str = "tokens",
                  token_aliases: Optional[Dict[str, str]] = None, lowercase_tokens: bool = False,
-                 context_token: Optional[str] = None, vocab: Optional[Vocabulary] = None) -> None:
+                 context_token: Optional[str] = None, feature_cache_mb: int = 0,
+                 vocab: Optional[Vocabulary] = None) -> None:
         if vocab is None:
             raise ConfigurationError("needs the vocabulary of the model it is part of (lmlab injects it)", "vocab")
         archives = [("forward_archive", forward_archive, False)]
@@ -137,4 +140,4 @@ class ArchivedLanguageModelTokenEmbedder(LanguageModelTokenEmbedder):
                                                           vocab_namespace, token_aliases or {}, lowercase_tokens,
                                                           context_token))
         super().__init__(language_models, mode=mode, projection_dim=projection_dim, dropout=dropout,
-                         do_layer_norm=do_layer_norm)
+                         do_layer_norm=do_layer_norm, feature_cache_mb=feature_cache_mb)

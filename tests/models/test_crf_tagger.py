@@ -163,3 +163,43 @@ def test_layer_selection_objective_is_ldnets_nll_per_sentence_plus_lambda0_times
     pair = {key: value[:2] if isinstance(value, torch.Tensor) else value for key, value in tensors.items()}
     pair["tokens"] = {name: {k: v[:2] for k, v in fields.items()} for name, fields in tensors["tokens"].items()}
     assert model(**pair)["loss"].item() == pytest.approx((nll[0] + nll[1]) / 2, rel=1e-6)
+
+
+def test_cached_lm_features_train_to_the_same_weights_without_running_the_lms_again(setup):
+    """Three epochs of the same batches (with validation passes under inference mode between them): with the
+    feature cache the LMs run in the first epoch only, and every weight ends up exactly as without it."""
+    _, _, instances, vocab = setup
+
+    def train(cache_mb):
+        model = build(setup, {"text_field_embedder.token_embedders.lm_tokens.feature_cache_mb": cache_mb})
+        calls = []
+        for language_model in model._text_field_embedder.token_embedder("lm_tokens").language_models:
+            language_model.register_forward_hook(lambda *_: calls.append(1))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        batches = []
+        for start in range(0, 24, 8):
+            chosen = Batch(instances[start:start + 8])
+            chosen.index_instances(vocab)
+            batches.append(chosen.as_tensor_dict())
+        per_epoch = []
+        for _ in range(3):
+            model.train()
+            for tensors in batches:
+                optimizer.zero_grad()
+                model(**tensors)["loss"].backward()
+                optimizer.step()
+            model.eval()
+            with torch.inference_mode():
+                model(**batches[0])
+            per_epoch.append(len(calls))
+            calls.clear()
+        return model.state_dict(), per_epoch
+
+    uncached, uncached_calls = train(0)
+    cached, cached_calls = train(16)
+    assert uncached_calls == [8, 8, 8]  # two LMs x (3 training batches + 1 validation batch)
+    assert cached_calls == [6, 0, 0]  # the validation batch was a training batch: stored already
+    assert uncached.keys() == cached.keys()
+    for key, value in uncached.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, cached[key]), key
