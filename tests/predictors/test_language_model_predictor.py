@@ -110,6 +110,7 @@ def test_scores_and_next_tokens_are_the_full_log_probabilities_without_a_batch_t
             assert [t["probability"] for t in output["next_tokens"]] == pytest.approx(values.exp().tolist())
 
 
+@pytest.mark.cross_path
 @pytest.mark.parametrize("end_tokens", [["</s>"], []])
 def test_each_request_of_a_mixed_batch_gets_what_it_would_get_alone(end_tokens):
     """Scored and ranked, scored only, ranked only: the end token's score shared with the next-token ranking
@@ -124,6 +125,8 @@ def test_each_request_of_a_mixed_batch_gets_what_it_would_get_alone(end_tokens):
         alone = predictor.predict_json(item)
         assert set(output) == set(alone)
         if "log_probability" in alone:
+            # a sum of per-token log-probabilities from matmuls of another batch shape: float32 rounding differs
+            # per SIMD kernel by ~1e-7 relative per term
             assert output["log_probability"] == pytest.approx(alone["log_probability"], rel=1e-5)
             assert output["scored_tokens"] == alone["scored_tokens"] == len(item["sentence"].split()) + len(end_tokens)
         if "next_tokens" in alone:
