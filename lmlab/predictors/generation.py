@@ -76,11 +76,11 @@ def choose_next(log_probs: torch.Tensor, options: Sequence[GenerateOptions],
         draws = torch.empty(len(sampled), dtype=torch.long)
         draws[seeded] = _multinomial(probabilities[seeded], [generators[sampled[index]] for index in seeded])
         draws[unseeded] = _inverse_cdf(probabilities[unseeded])
-    rows = torch.tensor(sampled)  # (S,)
     draws = draws.clamp(max=num_words - 1)  # the inverse CDF of a NaN row points past the end
-    allowed = log_probs[rows, draws] > -math.inf  # (S,); False for a NaN
-    if not bool(allowed.all()):
-        draws = torch.where(allowed, draws, log_probs[rows].argmax(dim=1))
+    # a draw of a proper distribution has a positive probability; a NaN row's (a NaN) has not
+    drawn = probabilities[torch.arange(len(sampled)), draws] > 0  # (S,)
+    if not bool(drawn.all()):
+        draws = torch.where(drawn, draws, (log_probs if everyone else log_probs[sampled]).argmax(dim=1))
     if everyone:
         return draws
     chosen = log_probs.argmax(dim=1)  # (A,)

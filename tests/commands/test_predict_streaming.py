@@ -1,4 +1,6 @@
-"""`lmlab predict ARCHIVE -` at the end of a pipe: each line is answered before the next one is written."""
+"""`lmlab predict ARCHIVE -` at the end of a pipe: each line is answered before the next one is written; and
+every line is answered, whatever it holds."""
+import argparse
 import json
 import select
 import subprocess
@@ -9,6 +11,7 @@ from typing import IO, Any
 import pytest
 
 from lmlab.commands.list import import_builtin_components
+from lmlab.commands.predict import answer_json_lines, read_json_lines
 from lmlab.commands.testing import run_lmlab
 from lmlab.models.archival import load_archive
 from lmlab.models.testing import write_language_model_archive
@@ -79,3 +82,47 @@ def test_lines_piped_at_once_are_answered_in_order_and_written_to_the_output_fil
     assert printed == [json.loads(line) for line in out.read_text().splitlines()]
     assert [output["tokens"] for output in printed[:-1]] == [item["sentence"].split() for item in inputs]
     assert printed[-1] == {"error": "input error at <stdin>:8: empty line"}
+
+
+def test_every_line_is_answered_whatever_it_holds_one_error_per_bad_line(archive, tmp_path):
+    """Lines that are not strict JSON (a lone surrogate, NaN, nesting deeper than the recursion limit, a
+    5,000-digit number) or hold options out of range each get their own error; the lines after them are
+    answered."""
+    good = {"sentence": "the cat sat"}
+    lines = ['{"sentence": "the \\ud800 cat"}', '{"sentence": "the cat", "top_k": NaN}', "[" * 100_000,
+             '{"sentence": "the cat", "top_k": ' + "7" * 5000 + "}",
+             '{"sentence": "the cat", "generate": {"temperature": 1e-39, "seed": 1}}', json.dumps(good)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = run_lmlab(["predict", archive, path, "--batch-size", "8"])
+    assert result.returncode == 0, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = ["invalid JSON: the lone surrogate \\ud800 is not Unicode text",
+                "invalid JSON: NaN is not a JSON number", "invalid JSON: nested too deeply",
+                "invalid JSON: Exceeds the limit (4300 digits)",
+                '"generate.temperature" must be a number from 0.01 to 100']
+    for number, (output, message) in enumerate(zip(printed, expected, strict=False), start=1):
+        assert output["error"].startswith(f"input error at {path}:{number}: {message}")
+    assert printed[-1]["tokens"] == ["the", "cat", "sat"]
+    assert "5 of 6 input lines had errors" in result.stderr
+
+
+def test_a_line_that_fails_inside_the_model_fails_alone(tmp_path):
+    """The batch it was in is answered in halves, down to the line alone, which gets an internal error."""
+    calls = []
+
+    def predict_batch(items):
+        calls.append([item["n"] for item in items])
+        if any(item["n"] == 3 for item in items):
+            raise RuntimeError("broken\nmodel")
+        return [{"n": item["n"]} for item in items]
+
+    path, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    path.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(6)))
+    args = argparse.Namespace(batch_size=8, output_file=str(out), silent=True)
+    assert answer_json_lines(predict_batch, read_json_lines(str(path)), args) == 0
+    answers = [json.loads(line) for line in out.read_text().splitlines()]
+    assert answers[:3] + answers[4:] == [{"n": n} for n in (0, 1, 2, 4, 5)]
+    assert answers[3] == {"error": f"internal error at {path}:4: RuntimeError: broken; model (rerun with --debug "
+                                   "for the traceback)"}
+    assert calls == [[0, 1, 2, 3, 4, 5], [0, 1, 2], [3, 4, 5], [3], [4, 5]]

@@ -150,3 +150,19 @@ def test_float32_logits_and_no_constraints_repr():
     assert "constrained=False" in repr(crf)
     with pytest.raises(ValueError, match="top_k must be at least 1"):
         crf.viterbi_decode(logits, mask, top_k=0)
+
+
+@pytest.mark.parametrize("batch_size, timesteps", [(3, 0), (0, 0), (0, 4)])
+def test_zero_length_batches_get_empty_tags_and_zero_scores(batch_size, timesteps):
+    crf = make_crf(3, constraints=allowed_transitions(["B-X", "I-X", "O"], "BIO"))
+    logits = torch.randn(batch_size, timesteps, 3, dtype=torch.float64)
+    mask = torch.ones(batch_size, timesteps, dtype=torch.bool)
+    tags = torch.zeros(batch_size, timesteps, dtype=torch.long)
+    best, score = crf.viterbi_decode(logits, mask)
+    assert best.shape == (batch_size, timesteps) and score.tolist() == [0.0] * batch_size
+    k_best, k_scores = crf.viterbi_decode(logits, mask, top_k=2)
+    assert k_best.shape == (batch_size, 2, timesteps) and k_scores.shape == (batch_size, 2)
+    if timesteps == 0:
+        assert k_scores.abs().sum() == 0
+    assert crf(logits, tags, mask).shape == crf.log_partition(logits, mask).shape == (batch_size,)
+    assert crf.log_partition(logits, mask).abs().sum() == 0 or timesteps > 0

@@ -113,6 +113,21 @@ def test_unseeded_draws_follow_the_probabilities_and_never_take_a_banned_id():
 
 
 # --- generation ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("temperature", [1e-39, 1e-45, 3.4e38, 1e300, math.inf, math.nan])
+def test_no_temperature_makes_choose_next_return_a_banned_id(temperature):
+    """Far outside the range the predictor accepts, float32 holds no distribution (NaN); the row takes its
+    most likely id instead of padding (seeded) or an id past the vocabulary (unseeded)."""
+    log_probs = torch.log_softmax(torch.randn(4, 50, generator=torch.Generator().manual_seed(0)), dim=1)
+    log_probs[:, :3] = -math.inf  # banned
+    options = [{**GENERATE_OPTIONS, "temperature": temperature, "top_k": top_k, "top_p": top_p}
+               for top_k, top_p in [(None, None), (5, None), (None, 0.5), (None, None)]]
+    for seeded in (True, False):
+        generators = [torch.Generator().manual_seed(row) if seeded else None for row in range(4)]
+        chosen = choose_next(log_probs, options, generators)
+        assert chosen.tolist() == log_probs.argmax(dim=1).tolist() or temperature > 1e30  # T -> 0: greedy
+        assert bool((chosen >= 3).all()) and bool((chosen < 50).all())
+
+
 def _rerun_greedy(predictor: LanguageModelPredictor, sentence: str, max_tokens: int) -> List[str]:
     """The oracle: the whole prefix through `contextualize` for every token, one sentence alone."""
     model, sequence, generated = predictor.model, ["<s>", *sentence.split()], cast(List[str], [])

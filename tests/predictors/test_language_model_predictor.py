@@ -133,6 +133,17 @@ def test_each_request_of_a_mixed_batch_gets_what_it_would_get_alone(end_tokens):
             assert [t["token"] for t in output["next_tokens"]] == [t["token"] for t in alone["next_tokens"]]
 
 
+def test_a_top_k_beyond_the_allowed_words_lists_only_them_never_padding_oov_or_start_tokens():
+    reader = SimpleLanguageModelingDatasetReader(start_tokens=["<s>"], end_tokens=["</s>"])
+    predictor = LanguageModelPredictor(_language_model(Vocabulary(counter={"tokens": {
+        word: 1 for word in WORDS + ["<s>", "</s>"]}})), reader)
+    candidates = predictor.predict_json({"sentence": "a b", "top_k": 1000})["next_tokens"]
+    assert sorted(candidate["token"] for candidate in candidates) == sorted(WORDS + ["</s>"])
+    assert all(candidate["probability"] > 0 for candidate in candidates)
+    with pytest.raises(InputError, match='"top_k" must be an integer from 1 to 1000, found 1001'):
+        predictor.validate({"sentence": "a b", "top_k": 1001})
+
+
 def test_only_what_is_asked_is_computed():
     reader = SimpleLanguageModelingDatasetReader(start_tokens=["<s>"], end_tokens=["</s>"])
     model = _language_model(Vocabulary(counter={"tokens": {word: 1 for word in WORDS + ["<s>", "</s>"]}}))
@@ -183,7 +194,11 @@ def test_temperature_sharpens_and_seed_reproduces():
 
 @pytest.mark.parametrize("value, message", [
     ({"max_tokens": 0}, "generate.max_tokens"), ({"top_p": 1.5}, "generate.top_p"),
-    ({"temperature": 0}, "generate.temperature"), ({"topk": 3}, 'did you mean "top_k"'), ([1], "must be an object")])
+    ({"temperature": 0}, "generate.temperature"), ({"topk": 3}, 'did you mean "top_k"'), ([1], "must be an object"),
+    ({"temperature": 1e-39}, "generate.temperature"), ({"temperature": 3e38}, "generate.temperature"),
+    ({"temperature": float("nan")}, "generate.temperature"), ({"temperature": 10 ** 400}, "integer of 1329 bits"),
+    ({"seed": 2 ** 64}, "generate.seed"), ({"seed": -1}, "generate.seed"), ({"top_k": 10 ** 30}, "generate.top_k"),
+    ({"top_p": float("nan")}, "generate.top_p")])
 def test_invalid_generate_options(value, message):
     with pytest.raises(InputError, match=message):
         _generate_options(value)

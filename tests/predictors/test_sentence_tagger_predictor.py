@@ -1,4 +1,5 @@
 """sentence_tagger: sentences or tokens in, tags and spans out; per-input errors; batch independence."""
+import math
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,23 @@ def test_a_sentence_is_tagged_the_same_alone_and_in_a_batch(predictor):
         # tags equal; path scores are sums over the sentence of logits from matmuls of another batch shape,
         # which float32 rounds differently per SIMD kernel (~1e-6)
         assert batched == alone and scores[0] == pytest.approx(scores[1], abs=1e-5)
+
+
+def test_a_top_k_beyond_the_allowed_tag_sequences_lists_only_those_with_finite_scores(predictor):
+    """One token under BIOES has only O and the single-token chunks S-X: top_k 20 lists those, best first,
+    instead of padding the list with -inf scores and ill-formed tags."""
+    predictor.model.top_k = 20
+    try:
+        [alone, batched] = [predictor.predict_json({"tokens": ["it"]}),
+                            predictor.predict_batch_json([{"tokens": ["it"]}, {"sentence": "the dog ."}])[0]]
+    finally:
+        predictor.model.top_k = 2
+    allowed = sorted((label,) for label in predictor.model.labels if label == "O" or label.startswith("S-"))
+    assert 1 < len(allowed) < 20
+    for output in (alone, batched):
+        assert sorted(tuple(c["tags"]) for c in output["top_k"]) == allowed
+        scores = [candidate["score"] for candidate in output["top_k"]]
+        assert all(math.isfinite(score) for score in scores) and scores == sorted(scores, reverse=True)
 
 
 @pytest.mark.parametrize("inputs,message", [

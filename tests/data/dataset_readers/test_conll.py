@@ -58,16 +58,26 @@ def test_converts_codings_and_reads_unlabelled_data(tmp_path):
     assert instance["tags"].labels == ["B-NP", "E-NP"]
 
 
+def test_columns_are_split_on_spaces_and_tabs_only_and_crlf_line_ends_are_read(tmp_path):
+    path = tmp_path / "chunks.txt"
+    path.write_bytes("a\xa0b DT B-NP\r\nc\u2009d \t NN\tI-NP \r\n\r\n  e\u3000f  DT  B-NP\r\n".encode("utf-8"))
+    # a non-breaking, thin or ideographic space is part of the word (str.split() would cut "a\xa0b" to "a")
+    assert words_and_tags(reader().read(str(path))) == [(["a\xa0b", "c\u2009d"], ["B-NP", "I-NP"]),
+                                                        (["e\u3000f"], ["B-NP"])]
+
+
 @pytest.mark.parametrize("text,config,message,line", [
     ("a DT B-NP\nb NN\n", {}, "expected 3 columns, found 2", 2),
     ("a DT B-NP\n\nb NN I-NP x\n", {}, "expected 3 columns, found 4", 3),
     ("a DT B-NP\n", {"num_columns": 4}, "expected 4 columns, found 3", 1),
     ("a DT B-NP\nb NN S-NP\n", {}, 'label "S-NP" is not valid in the BIO coding (expected O, B-TYPE, I-TYPE)', 2),
     ("a DT\n", {"label_column": 2}, "column 2 does not exist: the first token line has 2 columns", 1),
+    ("a DT B-NP\rb NN I-NP\r\r", {}, "carriage return inside a line (expected LF or CRLF line ends)", 1),
+    ("a DT B-NP\nb NN\rI-NP\n", {}, "carriage return inside a line (expected LF or CRLF line ends)", 2),
 ])
 def test_ill_formed_lines_are_errors_naming_file_and_line(tmp_path, text, config, message, line):
     path = tmp_path / "bad.txt"
-    path.write_text(text)
+    path.write_bytes(text.encode("utf-8"))  # as written: no newline translation
     with pytest.raises(InputError) as info:
         list(reader(**config).read(str(path)))
     assert info.value.lines() == [f"input error at {path}:{line}: {message}"]
