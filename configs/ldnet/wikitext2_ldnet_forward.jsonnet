@@ -43,6 +43,9 @@ local reader(streams) = {
     projection_dim: 256,
     projection_activation: "relu",
     softmax_loss: {type: "adaptive_softmax", cutoffs: [2000, 10000], div_value: 4.0},
+    // word vectors normal(0, 1), as these LMs were trained and measured (lmlab's "embedding" now starts
+    // Xavier-uniform, as AllenNLP's; LD-Net's own draws U(-sqrt(3 / 200), sqrt(3 / 200)))
+    initializer: {regexes: [["text_field_embedder.*weight", {type: "normal", std: 1.0}]]},
   },
   // contiguous streams: row b of batch k+1 continues row b of batch k, so no shuffling
   data_loader: {batch_size: batch_size, shuffle: false},

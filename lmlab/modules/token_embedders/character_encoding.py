@@ -7,6 +7,7 @@ from lmlab.common.constraints import Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.highway import Highway, activation_function
+from lmlab.modules.token_embedders.embedding import xavier_uniform_rows_
 from lmlab.modules.token_embedders.token_embedder import TokenEmbedder, table_size
 
 
@@ -60,6 +61,7 @@ class TokenCharactersEncoder(TokenEmbedder):
         self.num_embeddings = num_embeddings
         self.conv_activation = conv_activation
         self.char_embedding = torch.nn.Embedding(num_embeddings, embedding_dim, padding_idx=0)
+        xavier_uniform_rows_(self.char_embedding.weight, 0)  # AllenNLP's character vectors (see `Embedding`)
         self.convolutions = torch.nn.ModuleList(
             torch.nn.Conv1d(embedding_dim, num_filters, kernel_size=width) for width in self.ngram_filter_sizes)
         pooled_dim = num_filters * len(self.ngram_filter_sizes)

@@ -6,6 +6,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from lmlab.common.constraints import Probability
 from lmlab.data.vocabulary import Vocabulary
+from lmlab.modules.token_embedders.embedding import xavier_uniform_rows_
 from lmlab.modules.token_embedders.token_embedder import TokenEmbedder, table_size
 
 
@@ -30,6 +31,8 @@ class CharacterLstmTokenEmbedder(TokenEmbedder):
         (B, T, 2H) float; zeros for padded words (no non-zero character id).
     Notes
         The B*T words are packed by length and run as one batch; padding words never enter the LSTM.
+        Initialisation as AllenNLP's "character_encoding" with an "lstm" encoder: Xavier-uniform character
+        vectors (the padding one zero), torch's default for the LSTM.
     """
 
     def __init__(self, embedding_dim: int, hidden_size: int, num_embeddings: Optional[int] = None,
@@ -39,6 +42,7 @@ class CharacterLstmTokenEmbedder(TokenEmbedder):
         num_embeddings = table_size(num_embeddings, vocab, vocab_namespace)
         self.hidden_size = hidden_size
         self.char_embedding = torch.nn.Embedding(num_embeddings, embedding_dim, padding_idx=0)
+        xavier_uniform_rows_(self.char_embedding.weight, 0)  # AllenNLP's character vectors (see `Embedding`)
         self.dropout = torch.nn.Dropout(dropout)
         self.lstm = torch.nn.LSTM(embedding_dim, hidden_size, batch_first=True, bidirectional=True)
 

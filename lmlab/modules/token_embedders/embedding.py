@@ -80,11 +80,14 @@ class Embedding(TokenEmbedder):
                                                              num_embeddings, padding_index))
 
     def reset_parameters(self) -> None:
-        """normal(0, 1) rows, as `torch.nn.Embedding`; the padding row is zero."""
-        with torch.no_grad():
-            self.weight.normal_()
-            if self.padding_index is not None:
-                self.weight[self.padding_index].zero_()
+        """Xavier-uniform rows, as AllenNLP's `Embedding` (`xavier_uniform_rows_`); the padding row is zero.
+
+        Measured: `torch.nn.Embedding`'s normal(0, 1), which lmlab drew before, trained AllenNLP's crf_tagger
+        recipe on CoNLL-2000 (3,000 sentences, 2 epochs, two seeds) to 83.7 / 83.1 dev F1 against AllenNLP's
+        88.4 / 87.3; Xavier-uniform word and character vectors reached 88.4 (issue 20). Configs that follow
+        another recipe set their initialisation in the model's `initializer`.
+        """
+        xavier_uniform_rows_(self.weight, self.padding_index)
 
     def get_output_dim(self) -> int:
         return self.embedding_dim
@@ -96,6 +99,15 @@ class Embedding(TokenEmbedder):
     def extra_repr(self) -> str:
         return (f"{self.num_embeddings}, {self.embedding_dim}, padding_index={self.padding_index}, "
                 f"sparse={self.sparse}, trainable={self.weight.requires_grad}")
+
+
+def xavier_uniform_rows_(weight: torch.Tensor, padding_index: Optional[int]) -> None:
+    """Fill a (V, D) embedding table in place from U(-a, a), a = sqrt(6 / (V + D)) (Xavier/Glorot uniform, as
+    AllenNLP's `Embedding`), then zero the row `padding_index` (None: no padding row, AllenNLP's default)."""
+    with torch.no_grad():
+        torch.nn.init.xavier_uniform_(weight)
+        if padding_index is not None:
+            weight[padding_index].zero_()
 
 
 def read_pretrained_embeddings(path: str, embedding_dim: int, token_to_index: Dict[str, int],

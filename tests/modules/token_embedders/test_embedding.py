@@ -77,3 +77,19 @@ def test_missing_pretrained_file_is_an_input_error_at_its_config_key(tmp_path, v
     with pytest.raises(InputError) as info:
         TokenEmbedder.from_params(config, vocab=vocab)
     assert "pretrained_file" in str(info.value) and "nope.txt" in str(info.value)
+
+
+@pytest.mark.parametrize("config", [
+    {"type": "embedding", "embedding_dim": 50, "num_embeddings": 950},
+    {"type": "character_lstm", "embedding_dim": 50, "hidden_size": 2, "num_embeddings": 950},
+    {"type": "character_encoding", "embedding_dim": 50, "num_filters": 2, "num_embeddings": 950},
+])
+def test_word_and_character_vectors_start_xavier_uniform_as_allennlps_with_a_zero_padding_row(config):
+    torch.manual_seed(0)
+    module = TokenEmbedder.from_params(config)
+    weight = module.weight if isinstance(module, Embedding) else module.char_embedding.weight
+    bound = (6 / (950 + 50)) ** 0.5  # Xavier/Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+    rows = weight.detach()[1:]
+    assert rows.abs().max() <= bound and rows.abs().max() > 0.99 * bound
+    assert rows.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.02)  # a uniform's std is a / sqrt(3)
+    assert torch.equal(weight.detach()[0], torch.zeros(50))
