@@ -1,4 +1,10 @@
-"""Model archives: `model.tar.gz` = config.json + vocabulary/ + weights.th + meta.json.
+"""Model archives: `model.tar.gz` = config.json + vocabulary/ + weights.th + meta.json (+ transformers/).
+
+A config that names pretrained Hugging Face models (`model_name` keys) has their config and tokenizer files
+(not their weights: those are in weights.th) in `transformers/<k>/`, listed by `transformers/index.json`
+({model_name: k}). Loading copies them to lmlab's cache (`transformers/<content hash>/`) and points those
+`model_name`s there, the model's components building their architecture from those files alone
+(`load_weights: false`), so an archive loads offline and after the original folder is gone.
 
 `meta.json` records the lmlab version and the plugin distributions (name, version) whose components
 the model and its dataset reader use. Loading never executes code from the archive: members are
@@ -9,6 +15,7 @@ writes archives and builds models from them.
 """
 import io
 import json
+import os
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -88,6 +95,7 @@ def archive_model(serialization_dir: Union[str, Path], config: Dict[str, Any], m
     meta = {"lmlab_version": VERSION, "plugins": plugin_distributions(model, dataset_reader)}
     with tempfile.TemporaryDirectory() as scratch:
         model.vocab.save_to_files(str(Path(scratch) / VOCABULARY_NAME))
+        transformers = _save_transformer_files(config, Path(scratch) / TRANSFORMERS_NAME)
         with atomic_write(archive_path, "wb") as stream, tarfile.open(fileobj=stream, mode="w:gz") as tar:
             _add_bytes(tar, CONFIG_NAME, json.dumps(config, indent=2).encode())
             _add_bytes(tar, META_NAME, json.dumps(meta, indent=2).encode())
@@ -95,7 +103,97 @@ def archive_model(serialization_dir: Union[str, Path], config: Dict[str, Any], m
             torch.save({k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in state.items()}, buffer)
             _add_bytes(tar, WEIGHTS_NAME, buffer.getvalue())
             tar.add(Path(scratch) / VOCABULARY_NAME, arcname=VOCABULARY_NAME)
+            if transformers:
+                tar.add(Path(scratch) / TRANSFORMERS_NAME, arcname=TRANSFORMERS_NAME)
     return archive_path
+
+
+TRANSFORMERS_NAME = "transformers"
+"""The archive folder of the pretrained Hugging Face models' config and tokenizer files."""
+TRANSFORMER_TYPES = frozenset({"pretrained_transformer", "pretrained_transformer_mismatched",
+                               "pretrained_transformer_embedding", "bert", "gpt2"})
+"""Registered names of the model components that build a pretrained model from `model_name` (and take
+`load_weights`)."""
+
+
+def _model_names(config: Any) -> List[str]:
+    """Every `model_name` string in `config`, in order of appearance, each once."""
+    found: List[str] = []
+    if isinstance(config, dict):
+        name = config.get("model_name")
+        if isinstance(name, str):
+            found.append(name)
+        for value in config.values():
+            found.extend(_model_names(value))
+    elif isinstance(config, list):
+        for value in config:
+            found.extend(_model_names(value))
+    return list(dict.fromkeys(found))
+
+
+def _save_transformer_files(config: Dict[str, Any], directory: Path) -> bool:
+    """Write the config and tokenizer files of every pretrained model `config` names into `directory`/<k>/,
+    with index.json; False (nothing written) when it names none."""
+    names = _model_names(config)
+    if not names:
+        return False
+    from lmlab.common.pretrained_transformers import load_config, load_tokenizer
+
+    index = {}
+    for number, name in enumerate(names):
+        folder = directory / str(number)
+        load_config(name).save_pretrained(folder)
+        load_tokenizer(name).save_pretrained(folder)
+        index[name] = str(number)
+    (directory / "index.json").write_text(json.dumps(index, indent=2))
+    return True
+
+
+def _with_archived_transformers(root: Path, config: Dict[str, Any]) -> Dict[str, Any]:
+    """`config` with its `model_name`s pointing at the cached copies of the archive's transformer files, and
+    the model's pretrained components set to build from them without weights (see the module docstring)."""
+    index_path = root / TRANSFORMERS_NAME / "index.json"
+    if not index_path.is_file():
+        return config
+    index = json.loads(index_path.read_text())
+    copies = {name: _cached_copy(root / TRANSFORMERS_NAME / folder) for name, folder in index.items()}
+
+    def rewrite(value: Any, in_model: bool) -> Any:
+        if isinstance(value, list):
+            return [rewrite(item, in_model) for item in value]
+        if not isinstance(value, dict):
+            return value
+        rewritten = {key: rewrite(item, in_model) for key, item in value.items()}
+        if isinstance(value.get("model_name"), str) and value["model_name"] in copies:
+            rewritten["model_name"] = copies[value["model_name"]]
+            if in_model and value.get("type") in TRANSFORMER_TYPES:
+                rewritten["load_weights"] = False
+        return rewritten
+
+    return {key: rewrite(value, key == "model") for key, value in config.items()}
+
+
+def _cached_copy(folder: Path) -> str:
+    """A copy of `folder` (small files) in lmlab's cache, named by a hash of its contents; made once."""
+    import hashlib
+    import shutil
+
+    from lmlab.common.file_utils import lmlab_cache_directory
+
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    target = lmlab_cache_directory() / TRANSFORMERS_NAME / digest.hexdigest()[:24]
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+        shutil.copytree(folder, staging, dirs_exist_ok=True)
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process put the same copy there first
+            shutil.rmtree(staging, ignore_errors=True)
+    return str(target)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -108,7 +206,7 @@ def load_archive(path: Union[str, Path], overrides: Union[str, Dict[str, Any], N
                  cuda_device: int = -1) -> Archive:
     """Load a `model.tar.gz` (local path or URL) into an `Archive`; the model is in eval mode."""
     with extracted_archive(path) as root:
-        config = read_config(root)
+        config = _with_archived_transformers(root, read_config(root))
         if overrides:
             override_dict = overrides if isinstance(overrides, dict) else _parse_overrides(overrides)
             config = merge_overrides(config, override_dict)
@@ -130,7 +228,7 @@ def load_archive(path: Union[str, Path], overrides: Union[str, Dict[str, Any], N
 def build_model(config: Dict[str, Any], vocab: Vocabulary) -> Model:
     """The archived model's architecture; pretrained-embedding files are not read again (the weights
     come from the archive, and the file may no longer exist)."""
-    if "model" not in config:
+    if "model" not in config:  # run time: the config an archive holds
         raise ConfigurationError("missing required key", "model")
     return Model.from_params(Params(without_pretrained_files(config["model"]), "model"), vocab=vocab)
 

@@ -64,7 +64,8 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
         `.framing`), exactly as in training: a sentence longer than the reader's `max_sequence_length`
         is cut to it (`tokens` shows what was kept), and the start/end tokens are the reader's (a
         contiguous reader's end-of-line token is an end token).
-        Padding, the OOV token and start tokens are never proposed as next tokens or generated.
+        Padding, the OOV token, start tokens and the tokenizer's special tokens other than end tokens are
+        never proposed as next tokens or generated. The generated text is the tokenizer's `detokenize`.
         Carried hidden state is reset for every batch: a prediction depends only on its own input.
         Scoring gathers each target's log-probability in chunks (`LanguageModel.target_log_probs`),
         never building a (B, T, V) block. Generation advances every continuation of a batch by one
@@ -85,7 +86,11 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
         self.framing = dataset_reader.framing
         vocab, namespace = model.vocab, model.target_namespace
         self.namespace = namespace
-        banned = {0, vocab.get_token_index(vocab.oov_token, namespace) if vocab.is_padded(namespace) else 0}
+        # a padded namespace's padding and OOV; a pretrained tokenizer's special tokens, but for end tokens
+        # (choosing one ends a continuation, as GPT-2's "<|endoftext|>" does)
+        banned = {0, vocab.get_token_index(vocab.oov_token, namespace)} if vocab.is_padded(namespace) else set()
+        banned.update(vocab.get_token_index(t, namespace) for t in dataset_reader.tokenizer.special_tokens
+                      if t not in self.framing.end_tokens)
         banned.update(vocab.get_token_index(t, namespace) for t in self.framing.start_tokens)
         self._banned = torch.tensor(sorted(banned), dtype=torch.long)
 
@@ -129,7 +134,7 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
         if generating:
             continuations = self._generate([requests[i] for i in generating])
             for i, tokens in zip(generating, continuations, strict=True):
-                outputs[i]["generated"] = {"tokens": tokens, "text": " ".join(tokens)}
+                outputs[i]["generated"] = {"tokens": tokens, "text": self.detokenize(tokens)}
         return outputs
 
     def _score_and_rank(self, requests: List[LanguageModelRequest], outputs: List[JsonDict]) -> None:
@@ -178,6 +183,11 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
                 outputs[i]["next_tokens"] = [{"token": self._token(index), "probability": math.exp(value)}
                                              for value, index in zip(row_values[:top_k], row_indices[:top_k],
                                                                      strict=True) if value > -math.inf]
+
+    def detokenize(self, tokens: List[str]) -> str:
+        """The text of generated `tokens` (`Tokenizer.detokenize` of the reader's tokenizer: sub-word pieces
+        joined back into words)."""
+        return self.dataset_reader.tokenizer.detokenize(tokens)
 
     def _token(self, index: int) -> str:
         return self.model.vocab.get_token_from_index(index, self.namespace)

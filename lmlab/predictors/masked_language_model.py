@@ -44,8 +44,8 @@ class MaskedLanguageModelPredictor(Predictor[MaskedLanguageModelRequest]):
         fillers: one list per mask, in order, of top_k {"token", "probability"}, most probable first.
     Notes
         Errors (per input line): no mask token, unknown field (with a did-you-mean), too many tokens,
-        a bad top_k. Padding, OOV and the mask token itself are never proposed. Requests are run in one
-        batch; a sentence's fillers do not depend on the others in its batch.
+        a bad top_k. Padding, OOV, the mask token itself and the tokenizer's special tokens are never
+        proposed. Requests are run in one batch; a sentence's fillers do not depend on the others in its batch.
     """
 
     model: MaskedLanguageModel
@@ -94,7 +94,7 @@ class MaskedLanguageModelPredictor(Predictor[MaskedLanguageModelRequest]):
         batch = move_to_device(Batch(instances).as_tensor_dict(), model.device())
         with torch.inference_mode():
             output = model.decode(model(**batch), top_k=max(request.top_k for request in requests),
-                                  exclude=[self.mask_token])
+                                  exclude=[self.mask_token, *self.dataset_reader.tokenizer.special_tokens])
         outputs = []
         for request, words in zip(requests, output["words"], strict=True):
             fillers = [[{"token": token, "probability": probability} for token, probability in mask[:request.top_k]]

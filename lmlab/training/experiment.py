@@ -59,7 +59,7 @@ _REQUIRED = object()
 CONFIG_KEYS: Dict[str, Tuple[Any, Any, Tuple[str, ...]]] = {
     "dataset_reader": (DatasetReader, _REQUIRED, ()),
     "validation_dataset_reader": (Optional[DatasetReader], None, ()),
-    "train_data_path": (str, _REQUIRED, ()),
+    "train_data_path": (Optional[str], None, ()),  # required unless trainer.num_epochs is 0
     "validation_data_path": (Optional[str], None, ()),
     "test_data_path": (Optional[str], None, ()),
     "data_loader": (DataLoader, DEFAULT_DATA_LOADER, DataLoader.run_time_arguments),
@@ -94,16 +94,18 @@ def check_config(params: Params, cuda_device: Optional[int] = None) -> Dict[str,
     except ConfigurationError as err:
         errors.append(err)
     filled: Dict[str, Any] = {}
+    # no training data: only for a run that archives its model as built (trainer.num_epochs 0)
+    trains = not isinstance(raw.get("trainer"), dict) or raw["trainer"].get("num_epochs") != 0
     for key, (annotation, default, run_time) in CONFIG_KEYS.items():
         value = default if raw.get(key) is None else raw[key]
-        if value is _REQUIRED:
+        if value is _REQUIRED or (key == "train_data_path" and value is None and trains):
             errors.append(ConfigurationError("missing required key", key))
             continue
         try:
             filled[key] = validate(annotation, value, key, run_time)
         except ConfigurationError as err:
             errors.append(err)
-    datasets = ["train"] + [name for name in ("validation", "test") if raw.get(f"{name}_data_path")]
+    datasets = [name for name in ("train", "validation", "test") if raw.get(f"{name}_data_path")]
     for index, name in enumerate(filled.get("datasets_for_vocab_creation") or []):
         if name not in datasets:
             errors.append(ConfigurationError(f'no "{name}" data (have: {", ".join(datasets)})',
@@ -185,7 +187,7 @@ class _Run(NamedTuple):
     reader: DatasetReader
     loaders: Dict[str, DataLoader]
     model: Model
-    trainer: Trainer
+    trainer: Optional[Trainer]
 
 
 def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bool, recipe: RunRecipe) -> _Run:
@@ -198,7 +200,8 @@ def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bo
         if config["validation_dataset_reader"] is not None else reader
     validation_config = evaluation_loader_config(config["validation_data_loader"], config["data_loader"])
     validation_block = "validation_data_loader" if config["validation_data_loader"] is not None else "data_loader"
-    loaders = {"train": build_data_loader(config["data_loader"], reader, config["train_data_path"])}
+    loaders = {"train": build_data_loader(config["data_loader"], reader, config["train_data_path"])} \
+        if config["train_data_path"] else {}
     for name in ("validation", "test"):
         if config[f"{name}_data_path"]:
             loaders[name] = build_data_loader(validation_config, validation_reader, config[f"{name}_data_path"],
@@ -219,8 +222,10 @@ def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bo
                 raise err.relocate("data_loader" if name == "train" else validation_block) from None
     model = initial if initial is not None else \
         Model.from_params(_block(config, "model"), vocab=vocab, serialization_dir=str(directory))
+    # no training data (checked: num_epochs is 0): no trainer, the model is archived as built
     trainer = Trainer.from_params(_block(config, "trainer"), model=model, data_loader=loaders["train"],
-                                  validation_data_loader=loaders.get("validation"), serialization_dir=str(directory))
+                                  validation_data_loader=loaders.get("validation"), serialization_dir=str(directory)) \
+        if "train" in loaders else None
     _write_or_check_config(workdir, config, recover)
     return _Run(reader, loaders, model, trainer)
 
@@ -228,6 +233,11 @@ def _prepare(config: Dict[str, Any], workdir: Path, directory: Path, recover: bo
 def _train(run: _Run, config: Dict[str, Any], directory: Path, recover: bool,
            recipe: RunRecipe) -> Tuple[Model, Dict[str, Any]]:
     model = run.model
+    if run.trainer is None:  # no training data (checked: num_epochs is 0): the model is archived as built
+        archived, metrics = recipe.finish(model, run.loaders, config)
+        if distributed.is_main_process():
+            archive_model(directory, archived, model, run.reader)
+        return model, metrics
     if recover and not run.trainer.resume():
         logger.info("no checkpoint in %s: starting from the beginning", directory)
     try:

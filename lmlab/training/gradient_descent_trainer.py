@@ -40,7 +40,7 @@ class GradientDescentTrainer(Trainer):
         model, data_loader, validation_data_loader, serialization_dir   given at run time.
         optimizer: Lazy[Optimizer] = adam      built with the model's named parameters.
         learning_rate_scheduler: Lazy[LearningRateScheduler] = None
-        num_epochs: int = 20
+        num_epochs: int = 20             0: no training; the model is archived as built (a pretrained one).
         patience: int = None             stop after this many epochs without improvement.
         validation_metric: str = "-loss" "+name" to maximise, "-name" to minimise a validation metric.
         grad_norm: float = None          scale all gradients so that their total 2-norm is at most this.

@@ -15,6 +15,7 @@ from lmlab.modules.token_embedders import TokenEmbedder
 
 ELMO_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "elmo"
 LM_ARCHIVE = "<a language-model archive, written by the lm_archive fixture>"
+HF_MODEL = "<a tiny local transformer folder, from lmlab.common.testing.tiny_transformers>"
 MINIMAL = {
     TokenEmbedder: {
         "embedding": {"embedding_dim": 3},
@@ -24,6 +25,9 @@ MINIMAL = {
                                 "weight_file": str(ELMO_FIXTURE / "lm_weights.hdf5")},
         "character_lstm": {"embedding_dim": 3, "hidden_size": 2},
         "language_model_token_embedder": {"forward_archive": LM_ARCHIVE},
+        "pretrained_transformer": {"model_name": HF_MODEL},
+        "pretrained_transformer_mismatched": {"model_name": HF_MODEL},
+        "pretrained_transformer_embedding": {"model_name": HF_MODEL},
     },
     TextFieldEmbedder: {
         "basic": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 3}}},
@@ -38,15 +42,21 @@ MINIMAL = {
         "basic_rnn": {"input_size": 3, "hidden_size": 2},
         "dense_rnn": {"input_size": 3, "hidden_size": 2},
         "ld_rnn": {"input_size": 3, "hidden_size": 2},
+        "pretrained_transformer": {"model_name": HF_MODEL},
     },
     SoftmaxLoss: {
         "softmax": {},
         "sampled_softmax": {"num_samples": 2},
         "adaptive_softmax": {"cutoffs": [3], "div_value": 2.0},
+        "language_model_head": {"language_model_head": {"type": "linear", "input_dim": 3,
+                                                        "vocab_namespace": "six_words"}},
     },
     LanguageModelHead: {
         "linear": {"input_dim": 3},
         "tied": {"input_dim": 3},
+        "pretrained_transformer": {"model_name": HF_MODEL},
+        "bert": {"model_name": HF_MODEL},
+        "gpt2": {"model_name": HF_MODEL},
     },
 }
 RUN_TIME = {SoftmaxLoss: {"num_words": 6, "embedding_dim": 3}}
@@ -68,8 +78,13 @@ def lm_archive(tmp_path_factory):
 @pytest.mark.parametrize("base,name", CASES, ids=[f"{base.registry_name()}:{name}" for base, name in CASES])
 def test_builds_from_minimal_config_with_snake_case_name_and_documented_contract(base, name, lm_archive):
     assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name)
-    vocab = Vocabulary(counter={"tokens": {"a": 1, "b": 1}, "token_characters": {"a": 1}})
+    vocab = Vocabulary(counter={"tokens": {"a": 1, "b": 1}, "token_characters": {"a": 1},
+                                "six_words": {"a": 1, "b": 1, "c": 1, "d": 1}})
     config = {key: lm_archive if value == LM_ARCHIVE else value for key, value in MINIMAL[base][name].items()}
+    if config.get("model_name") == HF_MODEL:
+        from lmlab.common.testing.tiny_transformers import tiny_transformer
+
+        config["model_name"] = str(tiny_transformer("gpt2" if name == "gpt2" else "bert"))
     component = base.from_params({"type": name, **config}, vocab=vocab, **RUN_TIME.get(base, {}))
     assert isinstance(component, base)
     implementation, _ = base.resolve_class_name(name)

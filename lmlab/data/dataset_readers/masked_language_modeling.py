@@ -45,7 +45,8 @@ class MaskedLanguageModelingReader(DatasetReader):
         replace_with_mask: float = 0.8     a chosen token is replaced by `mask_token` ...
         replace_with_random: float = 0.1   ... or by a random token (see Notes) ...
             ... or else (probability 1 - the two above, 0.1 by default) kept as it is.
-        mask_token: str = "[MASK]"
+        mask_token: Optional[str] = None   the tokenizer's own (`Tokenizer.mask_token`: "[MASK]", "<mask>"
+            of a "pretrained_transformer" tokenizer) if it has one, else "[MASK]".
         max_sequence_length: Optional[int] = None   longer sentences are cut to this many tokens before
             masking (`self.framing.max_length`; there are no start or end tokens).
         seed: int = 13   with the line number, seeds the masking of each line.
@@ -76,13 +77,16 @@ class MaskedLanguageModelingReader(DatasetReader):
         when its sentence has none), so the mask token is in the vocabulary even if no sentence was
         masked with it.
         The tokenizer must keep `mask_token` whole: `text_to_instance` splits the raw sentence at each
-        `mask_token` and tokenizes the pieces in between, so any tokenizer works for prediction input.
+        `mask_token` and tokenizes the pieces in between, so any tokenizer works for prediction input. A
+        tokenizer whose own special tokens include `mask_token` (a pretrained model's) tokenizes the whole
+        sentence instead, as its model saw text in pretraining. Its special tokens ("[CLS]", "[SEP]") are never
+        chosen for masking.
     """
 
     def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,
                  token_indexers: Optional[Dict[str, TokenIndexer]] = None, mask_probability: Probability = 0.15,
                  replace_with_mask: float = 0.8, replace_with_random: float = 0.1,
-                 mask_token: str = DEFAULT_MASK_TOKEN, max_sequence_length: Optional[int] = None, seed: int = 13,
+                 mask_token: Optional[str] = None, max_sequence_length: Optional[int] = None, seed: int = 13,
                  max_instances: Optional[int] = None) -> None:
         super().__init__(max_instances=max_instances)
         if not 0.0 < mask_probability <= 1.0:
@@ -95,6 +99,7 @@ class MaskedLanguageModelingReader(DatasetReader):
             raise ConfigurationError(f"replace_with_mask + replace_with_random must be <= 1 (the rest is the chance "
                                      f"of keeping the token), found {replace_with_mask} + {replace_with_random} = "
                                      f"{replace_with_mask + replace_with_random:g}", "replace_with_random")
+        mask_token = mask_token or tokenizer.mask_token or DEFAULT_MASK_TOKEN
         if not mask_token or mask_token != mask_token.strip() or len(mask_token.split()) != 1:
             raise ConfigurationError(f"expected one non-empty token without spaces, found {mask_token!r}",
                                      "mask_token")
@@ -150,11 +155,14 @@ class MaskedLanguageModelingReader(DatasetReader):
             pool = _TokenPool(len(tokens))
             pool.extend(tokens)
             return self._mask(tokens, random.Random(f"{self.seed}:{sentence}"), pool)
-        tokens = []
-        for index, piece in enumerate(sentence.split(self.mask_token)):
-            if index:
-                tokens.append(self.mask_token)
-            tokens.extend(self.tokenizer.tokenize(piece) if piece.strip() else [])
+        if self.mask_token in self.tokenizer.special_tokens:  # the tokenizer keeps it whole itself
+            tokens = self.tokenizer.tokenize(sentence)
+        else:
+            tokens = []
+            for index, piece in enumerate(sentence.split(self.mask_token)):
+                if index:
+                    tokens.append(self.mask_token)
+                tokens.extend(self.tokenizer.tokenize(piece) if piece.strip() else [])
         tokens = self.framing.cut(tokens)
         positions = [position for position, token in enumerate(tokens) if token == self.mask_token]
         if targets is not None and len(targets) != len(positions):
@@ -168,9 +176,13 @@ class MaskedLanguageModelingReader(DatasetReader):
     # --- helpers --------------------------------------------------------------------------------------
     def _mask(self, tokens: List[str], rng: random.Random, pool: "_TokenPool") -> Instance:
         """Choose positions with `mask_probability` (at least one) and replace them (mask/random/keep)."""
-        positions = [position for position in range(len(tokens)) if rng.random() < self.mask_probability]
+        specials = self.tokenizer.special_tokens
+        candidates = [p for p, token in enumerate(tokens) if token not in specials] if specials else range(len(tokens))
+        if not candidates:
+            raise InputError(f"nothing to mask: the sentence has only special tokens ({' '.join(tokens)})")
+        positions = [position for position in candidates if rng.random() < self.mask_probability]
         if not positions:
-            positions = [rng.randrange(len(tokens))]
+            positions = [candidates[rng.randrange(len(candidates))]]
         masked = list(tokens)
         random_limit = self.replace_with_mask + self.replace_with_random
         for position in positions:

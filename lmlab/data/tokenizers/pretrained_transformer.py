@@ -66,6 +66,10 @@ class PretrainedTransformerTokenizer(Tokenizer):
     def batch_tokenize(self, texts: List[str]) -> List[List[str]]:
         return [self._tokens(encoding.ids) for encoding in self._encode(texts)]
 
+    @overrides
+    def detokenize(self, tokens: List[str]) -> str:
+        return self.tokenizer.convert_tokens_to_string(tokens)
+
     def tokenize_with_offsets(self, text: str) -> Tuple[List[str], List[Tuple[int, int]]]:
         """The pieces of `text` and each one's (start, end) character span in it ((0, 0) for special tokens)."""
         encoding = self._encode([text], offsets=True)[0]

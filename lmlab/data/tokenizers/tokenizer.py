@@ -32,3 +32,7 @@ class Tokenizer(Registrable):
 
     def batch_tokenize(self, texts: List[str]) -> List[List[str]]:
         return [self.tokenize(text) for text in texts]
+
+    def detokenize(self, tokens: List[str]) -> str:
+        """A text of `tokens`: joined by single spaces here; sub-word tokenizers join their pieces back."""
+        return " ".join(tokens)

@@ -1,5 +1,6 @@
 """Language model heads: hidden vectors -> vocabulary logits. Importing this package registers them all."""
 from lmlab.modules.language_model_heads.language_model_head import LanguageModelHead
 from lmlab.modules.language_model_heads.linear import LinearLanguageModelHead
+from lmlab.modules.language_model_heads.pretrained_transformer import PretrainedTransformerLanguageModelHead
 
-__all__ = ["LanguageModelHead", "LinearLanguageModelHead"]
+__all__ = ["LanguageModelHead", "LinearLanguageModelHead", "PretrainedTransformerLanguageModelHead"]
