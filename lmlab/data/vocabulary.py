@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Union
 
 import numpy as np
 
+from lmlab.common.constraints import NonNegativeInt
 from lmlab.common.errors import ArchiveError, ConfigurationError, InputError, did_you_mean
 from lmlab.common.file_utils import atomic_write
 from lmlab.common.registrable import Registrable
@@ -81,14 +82,12 @@ class Vocabulary(Registrable):
     default_implementation = "from_instances"
 
     def __init__(self, counter: Optional[Dict[str, Dict[str, int]]] = None,
-                 min_count: Optional[Dict[str, int]] = None,
-                 max_vocab_size: Optional[Union[int, Dict[str, int]]] = None,
+                 min_count: Optional[Dict[str, NonNegativeInt]] = None,
+                 max_vocab_size: Optional[Union[NonNegativeInt, Dict[str, NonNegativeInt]]] = None,
                  non_padded_namespaces: Sequence[str] = DEFAULT_NON_PADDED_NAMESPACES,
                  tokens_to_add: Optional[Dict[str, List[str]]] = None,
                  padding_token: str = DEFAULT_PADDING_TOKEN,
                  oov_token: str = DEFAULT_OOV_TOKEN) -> None:
-        if padding_token == oov_token:
-            raise ConfigurationError(f'padding_token and oov_token must differ, both are "{padding_token}"')
         self.padding_token = padding_token
         self.oov_token = oov_token
         self.non_padded_namespaces: List[str] = list(non_padded_namespaces)
@@ -106,11 +105,18 @@ class Vocabulary(Registrable):
         elif min_count or max_vocab_size is not None:
             logger.warning("Vocabulary: min_count/max_vocab_size given without token counts; they have no effect")
 
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        padding_token, oov_token = arguments.get("padding_token"), arguments.get("oov_token")
+        if padding_token is not None and padding_token == oov_token:
+            raise ConfigurationError(f'padding_token and oov_token must differ, both are "{padding_token}"',
+                                     "oov_token")
+
     # --- alternative constructors (registered below) -----------------------------------------------
     @classmethod
     def from_instances(cls, instances: Any,
-                       min_count: Optional[Dict[str, int]] = None,
-                       max_vocab_size: Optional[Union[int, Dict[str, int]]] = None,
+                       min_count: Optional[Dict[str, NonNegativeInt]] = None,
+                       max_vocab_size: Optional[Union[NonNegativeInt, Dict[str, NonNegativeInt]]] = None,
                        non_padded_namespaces: Sequence[str] = DEFAULT_NON_PADDED_NAMESPACES,
                        tokens_to_add: Optional[Dict[str, List[str]]] = None,
                        padding_token: str = DEFAULT_PADDING_TOKEN,
@@ -142,7 +148,7 @@ class Vocabulary(Registrable):
         files -> ArchiveError naming the file.
         """
         directory = os.path.expanduser(directory)
-        if not os.path.isdir(directory):
+        if not os.path.isdir(directory):  # run time: the file system
             raise ConfigurationError(f"vocabulary directory not found: {directory}")
         patterns_path = os.path.join(directory, NON_PADDED_NAMESPACES_FILE)
         if not os.path.isfile(patterns_path):
@@ -204,7 +210,7 @@ class Vocabulary(Registrable):
         for option, values in (("min_count", min_count),
                                ("max_vocab_size", max_vocab_size if isinstance(max_vocab_size, dict) else {})):
             for namespace in values:
-                if namespace not in counter:
+                if namespace not in counter:  # run time: the namespaces the data has
                     raise ConfigurationError(
                         f'namespace "{namespace}" has no counted tokens{did_you_mean(namespace, counter)} '
                         f"(namespaces: {', '.join(sorted(counter)) or 'none'})", f"{option}.{namespace}")
@@ -215,8 +221,6 @@ class Vocabulary(Registrable):
                           key=lambda item: (-item[1], item[0]))
             limit = max_vocab_size.get(namespace) if isinstance(max_vocab_size, dict) else max_vocab_size
             if limit is not None:
-                if limit < 0:
-                    raise ConfigurationError(f"expected a count >= 0, found {limit}", "max_vocab_size")
                 kept = kept[:limit]
             self._namespace(namespace)  # a namespace with counts exists even when everything was dropped
             self.add_tokens_to_namespace([token for token, _ in kept], namespace)
@@ -339,7 +343,7 @@ class Vocabulary(Registrable):
         os.makedirs(directory, exist_ok=True)
         for namespace in self._token_to_index:
             if namespace + ".txt" in _METADATA_FILES or os.sep in namespace or "/" in namespace \
-                    or namespace.startswith(".") or not namespace:
+                    or namespace.startswith(".") or not namespace:  # run time: the namespaces the data has
                 raise ConfigurationError(f'vocabulary namespace "{namespace}" cannot be saved as a file name')
         _write_lines(os.path.join(directory, NON_PADDED_NAMESPACES_FILE), self.non_padded_namespaces)
         _write_lines(os.path.join(directory, FREQUENCY_SORTED_NAMESPACES_FILE),

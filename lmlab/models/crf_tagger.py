@@ -4,7 +4,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from overrides import overrides
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.label_codings import LabelCoding, allowed_transitions, to_spans
 from lmlab.data.vocabulary import Vocabulary
@@ -62,6 +62,11 @@ class CrfTagger(Model):
         "character_lstm", "character_encoding"), LSTMs and the tag projection torch's defaults (AllenNLP
         wraps torch.nn.LSTM and torch.nn.Linear), the CRF's transitions Xavier-normal and its start/end
         transitions normal(0, 1). `initializer` changes any of them by name.
+    Initialisation
+        As AllenNLP's crf_tagger, part by part: word and character vectors Xavier-uniform ("embedding",
+        "character_lstm", "character_encoding"), LSTMs and the tag projection torch's defaults (AllenNLP
+        wraps torch.nn.LSTM and torch.nn.Linear), the CRF's transitions Xavier-normal and its start/end
+        transitions normal(0, 1). `initializer` changes any of them by name.
     Metrics
         accuracy (tokens), and with `label_encoding` precision-, recall-, f1-measure- "overall" and per
         chunk type (conlleval's counts). With `layer_selection` also "active_layers" (non-zero gates) and
@@ -75,18 +80,14 @@ class CrfTagger(Model):
                  encoder: Optional[Seq2SeqEncoder] = None, label_namespace: str = "labels",
                  label_encoding: Optional[LabelCoding] = None, constrain_crf_decoding: Optional[bool] = None,
                  dropout: Optional[Probability] = None, include_start_end_transitions: bool = True,
-                 top_k: Optional[int] = None, layer_selection: Optional[LayerSelection] = None,
+                 top_k: Optional[PositiveInt] = None, layer_selection: Optional[LayerSelection] = None,
                  initializer: Optional[InitializerApplicator] = None,
                  regularizer: Optional[RegularizerApplicator] = None) -> None:
         super().__init__(vocab, regularizer)
+        # run time, here and below: these checks need the built embedders and the vocabulary's labels
         if encoder is not None and text_field_embedder.get_output_dim() != encoder.get_input_dim():
             raise ConfigurationError(f"text_field_embedder output dim {text_field_embedder.get_output_dim()} != "
                                      f"encoder input dim {encoder.get_input_dim()}", "encoder")
-        if top_k is not None and top_k < 1:
-            raise ConfigurationError(f"expected a positive number of paths, found {top_k}", "top_k")
-        if constrain_crf_decoding and label_encoding is None:
-            raise ConfigurationError("constraints come from the label coding: set label_encoding",
-                                     "constrain_crf_decoding")
         self.label_namespace = label_namespace
         self.label_encoding = label_encoding
         self.top_k = top_k
@@ -114,9 +115,6 @@ class CrfTagger(Model):
                 raise ConfigurationError(str(err), "label_encoding") from None
         self._layer_selection = layer_selection
         if layer_selection is not None:
-            if label_encoding is None:
-                raise ConfigurationError("layer selection keeps the best span F1 within budget: set label_encoding",
-                                         "layer_selection")
             if not self._language_model_embedders():
                 raise ConfigurationError('needs a "language_model_token_embedder" in text_field_embedder',
                                          "layer_selection")
@@ -127,6 +125,16 @@ class CrfTagger(Model):
                     raise ConfigurationError(err.problems[0][1], "layer_selection") from None
         if initializer is not None:
             initializer(self)
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        if arguments.get("label_encoding") is None:
+            if arguments.get("constrain_crf_decoding"):
+                raise ConfigurationError("constraints come from the label coding: set label_encoding",
+                                         "constrain_crf_decoding")
+            if arguments.get("layer_selection") is not None:
+                raise ConfigurationError("layer selection keeps the best span F1 within budget: set label_encoding",
+                                         "layer_selection")
 
     @overrides(check_signature=False)  # the base takes any batch fields by name
     def forward(self, tokens: Dict[str, Dict[str, torch.Tensor]], tags: Optional[torch.Tensor] = None,

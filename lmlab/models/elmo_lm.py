@@ -34,6 +34,7 @@ def language_model_elmo_parts(model: Model) -> Tuple[str, ElmoCharacterEncoderTo
     Raises a `ConfigurationError` naming what does not fit (the model type, the embedders, the
     contextualizer's direction or sizes).
     """
+    # run time, every check here: they read a built model (one loaded from an archive)
     if not isinstance(model, LanguageModel):
         raise ConfigurationError(f'expected a "language_model", found {type(model).__name__}', "model")
     if not model.bidirectional:
@@ -149,7 +150,7 @@ def elmo_from_archive(archive_file: str, num_output_representations: int = 1, re
 def export_language_model(model: Model, options_file: PathLike, weight_file: PathLike) -> None:
     """Write a trained character-input bidirectional LM with an "elmo_lstm" contextualizer as bilm-tf files."""
     _, embedder, contextualizer = language_model_elmo_parts(model)
-    if not isinstance(contextualizer, ElmoLstmSeq2SeqEncoder):
+    if not isinstance(contextualizer, ElmoLstmSeq2SeqEncoder):  # run time: a built model
         raise ConfigurationError(f"cannot export {type(contextualizer).__name__} as ELMo LSTMs: expected an "
                                  '"elmo_lstm" contextualizer; other encoders have no bilm-tf weight layout',
                                  "model.contextualizer")

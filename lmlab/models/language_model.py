@@ -4,12 +4,12 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from overrides import overrides
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.lazy import Lazy
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.models.model import Model
-from lmlab.modules.highway import activation_function
+from lmlab.modules.highway import Activation, activation_function
 from lmlab.modules.initializers import InitializerApplicator
 from lmlab.modules.metrics import Perplexity
 from lmlab.modules.regularizers import RegularizerApplicator
@@ -49,7 +49,7 @@ class LanguageModel(Model):
                                           being the contextualizer's output size per direction (LD-Net
                                           projects its dense output this way); the projection is shared by
                                           both directions and comes after `dropout`.
-        projection_activation: str = "linear"   "linear", "relu", "tanh", "gelu" or "sigmoid"; needs
+        projection_activation: Activation = "linear"   "linear", "relu", "tanh", "gelu" or "sigmoid"; needs
                                           `projection_dim`.
         initializer, regularizer          optional, by parameter-name regex.
     Inputs
@@ -67,14 +67,15 @@ class LanguageModel(Model):
     default_predictor = "language_model"
 
     def __init__(self, vocab: Vocabulary, text_field_embedder: TextFieldEmbedder, contextualizer: Seq2SeqEncoder,
-                 dropout: Optional[Probability] = None, num_samples: Optional[int] = None,
+                 dropout: Optional[Probability] = None, num_samples: Optional[PositiveInt] = None,
                  sparse_embeddings: bool = False,
                  bidirectional: bool = False, softmax_loss: Optional[Lazy[SoftmaxLoss]] = None,
                  tie_embeddings: bool = False, carry_hidden_state: bool = False, target_namespace: str = "tokens",
-                 projection_dim: Optional[int] = None, projection_activation: str = "linear",
+                 projection_dim: Optional[PositiveInt] = None, projection_activation: Activation = "linear",
                  initializer: Optional[InitializerApplicator] = None,
                  regularizer: Optional[RegularizerApplicator] = None) -> None:
         super().__init__(vocab, regularizer)
+        # run time, here and below: these checks need the built contextualizer, embedders and vocabulary
         if contextualizer.is_bidirectional() != bidirectional:
             raise ConfigurationError(
                 f"bidirectional is {str(bidirectional).lower()} but the contextualizer is "
@@ -99,12 +100,7 @@ class LanguageModel(Model):
                                          "carry_hidden_state")
             contextualizer.set_stateful(True)
         self._forward_dim = contextualizer.get_output_dim() // (2 if bidirectional else 1)
-        if projection_dim is None and projection_activation != "linear":
-            raise ConfigurationError("an activation needs a projection: set projection_dim", "projection_activation")
-        try:
-            self._projection_activation = activation_function(projection_activation)
-        except ValueError as err:
-            raise ConfigurationError(str(err), "projection_activation") from err
+        self._projection_activation = activation_function(projection_activation)
         self._projection = torch.nn.Linear(self._forward_dim, projection_dim) if projection_dim is not None \
             else None
         if softmax_loss is None:
@@ -113,8 +109,6 @@ class LanguageModel(Model):
             from lmlab.common.params import Params
 
             softmax_loss = Lazy(SoftmaxLoss, Params(config, "softmax_loss"))
-        elif num_samples:
-            raise ConfigurationError("give either num_samples or softmax_loss, not both", "num_samples")
         self._softmax_loss: Optional[SoftmaxLoss] = softmax_loss.construct(
             num_words=vocab.get_vocab_size(target_namespace), embedding_dim=projection_dim or self._forward_dim)
         if self._softmax_loss.requires_frequency_sorted_vocabulary and not vocab.is_frequency_sorted(target_namespace):
@@ -135,6 +129,13 @@ class LanguageModel(Model):
         self._backward_perplexity = Perplexity()
         if initializer is not None:
             initializer(self)
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        if arguments.get("projection_dim") is None and arguments.get("projection_activation", "linear") != "linear":
+            raise ConfigurationError("an activation needs a projection: set projection_dim", "projection_activation")
+        if arguments.get("num_samples") and arguments.get("softmax_loss") is not None:
+            raise ConfigurationError("give either num_samples or softmax_loss, not both", "num_samples")
 
     # --- the seed's API --------------------------------------------------------------------------
     def delete_softmax(self) -> None:

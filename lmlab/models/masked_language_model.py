@@ -6,7 +6,7 @@ import torch
 from overrides import overrides
 from torch.nn import functional as F
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import DropoutRate
 from lmlab.common.errors import ConfigurationError, InputError
 from lmlab.data.dataset_readers.masked_language_modeling import DEFAULT_MASK_TOKEN
 from lmlab.data.vocabulary import Vocabulary
@@ -63,11 +63,10 @@ class MaskedLanguageModel(Model):
 
     def __init__(self, vocab: Vocabulary, text_field_embedder: TextFieldEmbedder,
                  language_model_head: LanguageModelHead, contextualizer: Optional[Seq2SeqEncoder] = None,
-                 target_namespace: str = "tokens", dropout: Probability = 0.0, tie_embeddings: bool = False,
+                 target_namespace: str = "tokens", dropout: DropoutRate = 0.0, tie_embeddings: bool = False,
                  initializer: Optional[InitializerApplicator] = None) -> None:
         super().__init__(vocab)
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigurationError(f"expected a probability in [0, 1), found {dropout}", "dropout")
+        # run time, here and below: these checks need the built modules and the vocabulary size
         hidden_dim = text_field_embedder.get_output_dim()
         if contextualizer is not None:
             if contextualizer.get_input_dim() != hidden_dim:

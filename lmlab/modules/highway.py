@@ -1,7 +1,10 @@
 """Highway layers (Srivastava et al., 2015): gated mixes of a transform and the identity."""
-from typing import Iterable, cast
+from typing import Iterable, Literal, cast
 
 import torch
+
+Activation = Literal["relu", "tanh", "gelu", "sigmoid", "linear"]
+"""The elementwise functions a config can name (`activation_function` returns them)."""
 
 
 class Highway(torch.nn.Module):
@@ -12,7 +15,7 @@ class Highway(torch.nn.Module):
     Parameters
         input_dim: int          H, the size of the input and of the output.
         num_layers: int = 1
-        activation: str = "relu"   f: "relu", "tanh", "gelu" or "linear".
+        activation: Activation = "relu"   f: "relu", "tanh", "gelu", "sigmoid" or "linear".
     Inputs
         inputs: (..., H) float.
     Outputs
@@ -21,7 +24,7 @@ class Highway(torch.nn.Module):
         The gate bias starts at 1, so each layer starts close to the identity (as in the paper).
     """
 
-    def __init__(self, input_dim: int, num_layers: int = 1, activation: str = "relu") -> None:
+    def __init__(self, input_dim: int, num_layers: int = 1, activation: Activation = "relu") -> None:
         super().__init__()
         self.input_dim = input_dim
         self.num_layers = num_layers
@@ -58,7 +61,7 @@ _ACTIVATIONS = {
 }
 
 
-def activation_function(name: str):
+def activation_function(name: Activation):
     """The elementwise function called `name` ("relu", "tanh", "gelu", "sigmoid", "linear")."""
     if name not in _ACTIVATIONS:
         from lmlab.common.errors import did_you_mean

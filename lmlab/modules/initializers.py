@@ -108,6 +108,6 @@ class InitializerApplicator(FromParams):
                         used.add(index)
                         break
         unused = [pattern.pattern for index, (pattern, _) in enumerate(self.regexes) if index not in used]
-        if unused:
+        if unused:  # run time: the parameter names of the built model
             raise ConfigurationError(f"initializer regex {unused[0]!r} matches no parameter of "
                                      f"{type(module).__name__}", "initializer.regexes")

@@ -3,7 +3,7 @@ the per-layer gates of frozen densely connected encoders, and the proximal step 
 [0, 1]. The layer surgery itself is the encoders' (`DenseRnn.prune_layers`)."""
 import torch
 
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.constraints import NonNegativeFloat, NonNegativeInt
 from lmlab.common.from_params import FromParams
 from lmlab.modules.seq2seq_encoders.rnn_stack import RnnStack
 
@@ -35,11 +35,7 @@ class LayerSelection(FromParams):
         that reaches 0 then stays exactly 0, and its layer can be deleted.
     """
 
-    def __init__(self, budget: int, strength: float = 0.05) -> None:
-        if budget < 0:
-            raise ConfigurationError(f"expected a number of layers >= 0, found {budget}", "budget")
-        if strength < 0:
-            raise ConfigurationError(f"expected a strength >= 0, found {strength}", "strength")
+    def __init__(self, budget: NonNegativeInt, strength: NonNegativeFloat = 0.05) -> None:
         self.budget, self.strength = budget, strength
 
     def penalty(self, gates: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ from typing import List, Tuple
 
 import torch
 
+from lmlab.common.constraints import NonNegativeFloat
 from lmlab.common.from_params import FromParams
 from lmlab.common.registrable import Registrable
 
@@ -25,7 +26,7 @@ class Regularizer(Registrable):
 class L2Regularizer(Regularizer):
     """alpha * sum(p^2). Inputs: a parameter. Outputs: a scalar tensor."""
 
-    def __init__(self, alpha: float = 0.01) -> None:
+    def __init__(self, alpha: NonNegativeFloat = 0.01) -> None:
         self.alpha = alpha
 
     def __call__(self, parameter: torch.Tensor) -> torch.Tensor:
@@ -36,7 +37,7 @@ class L2Regularizer(Regularizer):
 class L1Regularizer(Regularizer):
     """alpha * sum(|p|). Inputs: a parameter. Outputs: a scalar tensor."""
 
-    def __init__(self, alpha: float = 0.01) -> None:
+    def __init__(self, alpha: NonNegativeFloat = 0.01) -> None:
         self.alpha = alpha
 
     def __call__(self, parameter: torch.Tensor) -> torch.Tensor:

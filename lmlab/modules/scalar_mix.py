@@ -38,6 +38,7 @@ class ScalarMix(torch.nn.Module):
         trainable: bool = True,
     ) -> None:
         super().__init__()
+        # run time: ScalarMix is not built from a config (its owner passes the number of layers it has)
         if mixture_size < 1:
             raise ConfigurationError(f"expected a mixture size of at least 1, found {mixture_size}", "mixture_size")
         if initial_scalar_parameters is None:

@@ -21,7 +21,7 @@ def get_text_field_mask(text_field_tensors: TextFieldTensors, num_wrapping_dims:
     characters) is a token where any of its C ids is non-zero. `num_wrapping_dims` counts extra
     dimensions W between B and T (a list field of text fields); the mask then has shape (B, W..., T).
     """
-    if not text_field_tensors:
+    if not text_field_tensors:  # run time (this and the checks below): the tensors of a batch
         raise ConfigurationError("cannot build a mask from an empty text field (no indexers)")
     indexer_name, tensors = next(iter(text_field_tensors.items()))
     if not tensors:
@@ -43,7 +43,7 @@ def get_token_ids(text_field_tensors: TextFieldTensors, indexer: str = "tokens")
 
     The indexer's dict must hold a single tensor, or one whose key is the indexer's name or "tokens".
     """
-    if indexer not in text_field_tensors:
+    if indexer not in text_field_tensors:  # run time (this and the check below): the tensors of a batch
         available = sorted(text_field_tensors)
         raise ConfigurationError(f'the batch has no indexer "{indexer}"{did_you_mean(indexer, available)} '
                                  f"(indexers: {', '.join(available) or 'none'})")

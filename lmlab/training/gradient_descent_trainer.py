@@ -6,11 +6,12 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, ContextManager, Dict, Iterable, Iterator, List, Literal, Optional, cast
+from typing import Annotated, Any, ContextManager, Dict, Iterable, Iterator, List, Literal, Optional, cast
 
 import torch
 from tqdm import tqdm
 
+from lmlab.common.constraints import NonNegativeInt, Pattern, PositiveFloat, PositiveInt, Range
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.file_utils import atomic_write
 from lmlab.common.lazy import Lazy
@@ -28,6 +29,13 @@ from lmlab.training.trainer import Trainer
 logger = logging.getLogger(__name__)
 
 _AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+ValidationMetric = Annotated[str, Pattern(r"[+-].+", '"+name" or "-name" (maximise or minimise that metric)')]
+"""A validation metric's name with the direction that is better."""
+
+CudaDevice = Annotated[int, Range(-1)]
+"""-1 for the CPU, k >= 0 for GPU k."""
 
 
 @Trainer.register("gradient_descent")
@@ -85,21 +93,18 @@ class GradientDescentTrainer(Trainer):
 
     def __init__(self, model: Model, data_loader: DataLoader, serialization_dir: str,
                  validation_data_loader: Optional[DataLoader] = None, optimizer: Optional[Lazy[Optimizer]] = None,
-                 learning_rate_scheduler: Optional[Lazy[LearningRateScheduler]] = None, num_epochs: int = 20,
-                 patience: Optional[int] = None, validation_metric: str = "-loss", grad_norm: Optional[float] = None,
-                 grad_clipping: Optional[float] = None, num_gradient_accumulation_steps: int = 1,
-                 checkpoint_every_n_batches: Optional[int] = None, num_checkpoints_to_keep: int = 2,
-                 cuda_device: Optional[int] = None, use_amp: bool = False,
-                 amp_dtype: Literal["bfloat16", "float16"] = "bfloat16", find_unused_parameters: bool = False,
-                 log_every_n_batches: int = 10, progress_bar: bool = True,
-                 callbacks: Optional[List[TrainerCallback]] = None) -> None:
-        if validation_metric[:1] not in "+-" or len(validation_metric) < 2:
-            raise ConfigurationError(f'expected "+name" or "-name", found "{validation_metric}"', "validation_metric")
-        if checkpoint_every_n_batches is not None and checkpoint_every_n_batches % num_gradient_accumulation_steps:
-            raise ConfigurationError("must be a multiple of num_gradient_accumulation_steps",
-                                     "checkpoint_every_n_batches")
+                 learning_rate_scheduler: Optional[Lazy[LearningRateScheduler]] = None,
+                 num_epochs: NonNegativeInt = 20, patience: Optional[PositiveInt] = None,
+                 validation_metric: ValidationMetric = "-loss",
+                 grad_norm: Optional[PositiveFloat] = None, grad_clipping: Optional[PositiveFloat] = None,
+                 num_gradient_accumulation_steps: PositiveInt = 1,
+                 checkpoint_every_n_batches: Optional[PositiveInt] = None,
+                 num_checkpoints_to_keep: NonNegativeInt = 2, cuda_device: Optional[CudaDevice] = None,
+                 use_amp: bool = False, amp_dtype: Literal["bfloat16", "float16"] = "bfloat16",
+                 find_unused_parameters: bool = False, log_every_n_batches: PositiveInt = 10,
+                 progress_bar: bool = True, callbacks: Optional[List[TrainerCallback]] = None) -> None:
         self.device = distributed.process_device(cuda_device)
-        if use_amp and amp_dtype == "float16" and self.device.type != "cuda":
+        if use_amp and amp_dtype == "float16" and self.device.type != "cuda":  # run time: the device found
             raise ConfigurationError("float16 autocast needs a GPU (and a gradient scaler); use bfloat16 on the "
                                      "CPU", "amp_dtype")
         self.model = model.to(self.device)
@@ -140,6 +145,13 @@ class GradientDescentTrainer(Trainer):
         self.epoch_totals: Dict[str, float] = {}
         self.metrics: Dict[str, Any] = {}
         self._grad_norm: Optional[torch.Tensor] = None  # of the last step measured (on device: no sync)
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        every, steps = arguments.get("checkpoint_every_n_batches"), arguments.get("num_gradient_accumulation_steps", 1)
+        if every is not None and every % steps:
+            raise ConfigurationError(f"must be a multiple of num_gradient_accumulation_steps ({steps}), found {every}",
+                                     "checkpoint_every_n_batches")
 
     def _data_parallel(self, find_unused_parameters: bool) -> torch.nn.parallel.DistributedDataParallel:
         """The model in DistributedDataParallel. Parameters with sparse gradients are left out of it (DDP

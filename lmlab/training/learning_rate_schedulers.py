@@ -10,12 +10,17 @@ Contract: `step_batch()` after every optimizer step, `step_epoch(validation_metr
 `state_dict()` / `load_state_dict()` for checkpoints.
 """
 import math
-from typing import Any, Dict, Optional
+from typing import Annotated, Any, Dict, Optional
 
 import torch
 
+from lmlab.common.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.registrable import Registrable
+
+
+Factor = Annotated[float, Range(0.0, 1.0, low_open=True, high_open=True)]
+"""A factor the rate is multiplied by when it decays: in (0, 1)."""
 
 
 class LearningRateScheduler(Registrable):
@@ -45,7 +50,7 @@ class LearningRateScheduler(Registrable):
 class StepLearningRateScheduler(LearningRateScheduler):
     """Multiply the lr by `gamma` every `step_size` epochs. Inputs: optimizer. Outputs: none."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, step_size: int, gamma: float = 0.1) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer, step_size: PositiveInt, gamma: PositiveFloat = 0.1) -> None:
         super().__init__(torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma))
 
     def step_epoch(self, validation_metric: Optional[float] = None) -> None:
@@ -62,8 +67,8 @@ class ReduceOnPlateauLearningRateScheduler(LearningRateScheduler):
 
     reads_validation_metric = True
 
-    def __init__(self, optimizer: torch.optim.Optimizer, factor: float = 0.5, patience: int = 0,
-                 min_lr: float = 0.0) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer, factor: Factor = 0.5, patience: NonNegativeInt = 0,
+                 min_lr: NonNegativeFloat = 0.0) -> None:
         super().__init__(torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=factor,
                                                                     patience=patience, min_lr=min_lr))
 
@@ -83,9 +88,7 @@ class InverseTimeLearningRateScheduler(LearningRateScheduler):
     Inputs: optimizer. Outputs: none (updates every group's lr, each from its own initial lr).
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, decay: float = 0.05) -> None:
-        if decay < 0:
-            raise ConfigurationError(f"expected a decay >= 0, found {decay}", "decay")
+    def __init__(self, optimizer: torch.optim.Optimizer, decay: NonNegativeFloat = 0.05) -> None:
         super().__init__(torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0 / (1.0 + decay * epoch)))
 
     def step_epoch(self, validation_metric: Optional[float] = None) -> None:
@@ -108,11 +111,10 @@ class LinearWithWarmupLearningRateScheduler(LearningRateScheduler):
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, num_epochs: int, num_steps_per_epoch: Optional[int],
-                 total_steps: Optional[int] = None, warmup_steps: int = 0, cosine: bool = False) -> None:
-        if total_steps is not None and total_steps < 1:
-            raise ConfigurationError(f"must be positive, found {total_steps}", "total_steps")
+                 total_steps: Optional[PositiveInt] = None, warmup_steps: NonNegativeInt = 0,
+                 cosine: bool = False) -> None:
         if total_steps is None:
-            if num_steps_per_epoch is None:
+            if num_steps_per_epoch is None:  # run time: whether the data loader knows its length
                 raise ConfigurationError("needed: the training data loader does not know its length (streaming "
                                          "data); set it here, or set data_loader.batches_per_epoch", "total_steps")
             total_steps = num_epochs * num_steps_per_epoch
@@ -124,6 +126,12 @@ class LinearWithWarmupLearningRateScheduler(LearningRateScheduler):
             return 0.5 * (1 + math.cos(math.pi * progress)) if cosine else 1.0 - progress
 
         super().__init__(torch.optim.lr_scheduler.LambdaLR(optimizer, factor))
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        total, warmup = arguments.get("total_steps"), arguments.get("warmup_steps", 0)
+        if total is not None and warmup > total:
+            raise ConfigurationError(f"expected at most total_steps ({total}), found {warmup}", "warmup_steps")
 
     def step_batch(self) -> None:
         self.scheduler.step()

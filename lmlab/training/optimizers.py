@@ -8,15 +8,19 @@ default group. A group regex that matches nothing is a config error. `model_para
 (name, parameter) pairs) is given at run time by the trainer.
 """
 import re
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Annotated, Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch.optim.adam import adam
 
+from lmlab.common.constraints import NonNegativeFloat, PositiveFloat, Probability, Range
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.registrable import Registrable
 
 ParameterGroups = Optional[List[Tuple[List[str], Dict[str, Any]]]]
+
+Beta = Annotated[float, Range(0.0, 1.0, high_open=True)]
+"""An Adam moving-average coefficient: in [0, 1)."""
 
 
 def make_parameter_groups(model_parameters: List[Tuple[str, torch.nn.Parameter]],
@@ -32,7 +36,7 @@ def make_parameter_groups(model_parameters: List[Tuple[str, torch.nn.Parameter]]
                      len(groups))
         buckets[index].append(parameter)
     for index, (regexes, _) in enumerate(groups):
-        if not buckets[index]:
+        if not buckets[index]:  # run time: the model's parameter names
             raise ConfigurationError(f"parameter group regexes {regexes} match no trainable parameter",
                                      f"parameter_groups[{index}]")
     result = [{"params": params, **options} for params, (_, options) in zip(buckets, groups, strict=False)]
@@ -67,8 +71,8 @@ class AdamOptimizer(Optimizer, torch.optim.Adam):
     """torch.optim.Adam (fused kernel, see `fused_kernel_applies`). Inputs: model_parameters. Outputs: an optimizer."""
 
     def __init__(self, model_parameters: List[Tuple[str, torch.nn.Parameter]], parameter_groups: ParameterGroups = None,
-                 lr: float = 0.001, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-08,
-                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+                 lr: PositiveFloat = 0.001, betas: Tuple[Beta, Beta] = (0.9, 0.999), eps: PositiveFloat = 1e-08,
+                 weight_decay: NonNegativeFloat = 0.0, amsgrad: bool = False) -> None:
         groups = make_parameter_groups(model_parameters, parameter_groups)
         super().__init__(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          fused=fused_kernel_applies(groups) or None)
@@ -79,8 +83,8 @@ class AdamWOptimizer(Optimizer, torch.optim.AdamW):
     """torch.optim.AdamW (fused kernel, see `fused_kernel_applies`). Inputs: model_parameters. Outputs: an optimizer."""
 
     def __init__(self, model_parameters: List[Tuple[str, torch.nn.Parameter]], parameter_groups: ParameterGroups = None,
-                 lr: float = 0.001, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-08,
-                 weight_decay: float = 0.01, amsgrad: bool = False) -> None:
+                 lr: PositiveFloat = 0.001, betas: Tuple[Beta, Beta] = (0.9, 0.999), eps: PositiveFloat = 1e-08,
+                 weight_decay: NonNegativeFloat = 0.01, amsgrad: bool = False) -> None:
         groups = make_parameter_groups(model_parameters, parameter_groups)
         super().__init__(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          fused=fused_kernel_applies(groups) or None)
@@ -90,9 +94,9 @@ class AdamWOptimizer(Optimizer, torch.optim.AdamW):
 class SgdOptimizer(Optimizer, torch.optim.SGD):
     """torch.optim.SGD (handles sparse gradients). Inputs: model_parameters. Outputs: an optimizer."""
 
-    def __init__(self, model_parameters: List[Tuple[str, torch.nn.Parameter]], lr: float,
-                 parameter_groups: ParameterGroups = None, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+    def __init__(self, model_parameters: List[Tuple[str, torch.nn.Parameter]], lr: PositiveFloat,
+                 parameter_groups: ParameterGroups = None, momentum: NonNegativeFloat = 0.0,
+                 dampening: Probability = 0.0, weight_decay: NonNegativeFloat = 0.0, nesterov: bool = False) -> None:
         super().__init__(make_parameter_groups(model_parameters, parameter_groups), lr=lr, momentum=momentum,
                          dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
 
@@ -102,8 +106,8 @@ class AdagradOptimizer(Optimizer, torch.optim.Adagrad):
     """torch.optim.Adagrad (handles sparse gradients). Inputs: model_parameters. Outputs: an optimizer."""
 
     def __init__(self, model_parameters: List[Tuple[str, torch.nn.Parameter]], parameter_groups: ParameterGroups = None,
-                 lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+                 lr: PositiveFloat = 0.01, lr_decay: NonNegativeFloat = 0.0, weight_decay: NonNegativeFloat = 0.0,
+                 initial_accumulator_value: NonNegativeFloat = 0.0, eps: PositiveFloat = 1e-10) -> None:
         super().__init__(make_parameter_groups(model_parameters, parameter_groups), lr=lr, lr_decay=lr_decay,
                          weight_decay=weight_decay, initial_accumulator_value=initial_accumulator_value, eps=eps)
 
@@ -119,7 +123,8 @@ class DenseSparseAdam(Optimizer, torch.optim.Optimizer):
     """
 
     def __init__(self, model_parameters: List[Tuple[str, torch.nn.Parameter]], parameter_groups: ParameterGroups = None,
-                 lr: float = 0.001, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-08) -> None:
+                 lr: PositiveFloat = 0.001, betas: Tuple[Beta, Beta] = (0.9, 0.999),
+                 eps: PositiveFloat = 1e-08) -> None:
         super().__init__(make_parameter_groups(model_parameters, parameter_groups),
                          dict(lr=lr, betas=betas, eps=eps))
 

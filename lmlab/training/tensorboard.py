@@ -39,7 +39,7 @@ class TensorBoard(TrainerCallback):
     def __init__(self, serialization_dir: str, log_dir: str = "tensorboard") -> None:
         try:  # torch.utils.tensorboard writes with it: missing, say so now rather than when training starts
             import tensorboard
-        except ImportError as err:
+        except ImportError as err:  # run time: what is installed
             raise ConfigurationError("needs the tensorboard package: pip install tensorboard") from err
         self.version = tensorboard.__version__
         self.directory = Path(serialization_dir) / log_dir

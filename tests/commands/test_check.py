@@ -60,6 +60,6 @@ def test_out_of_range_values_are_config_errors_before_anything_is_built(tmp_path
     result = run_lmlab(["check", CONFIG, "-o", overrides], env=ENV, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
-        "lmlab: config error at model.contextualizer.hidden_size: expected a value in [1, inf], found 0",
-        "lmlab: config error at model.contextualizer.dropout: expected a value in [0, 1], found 1.5",
+        "lmlab: config error at model.contextualizer.hidden_size: expected a value in [1, inf), found 0",
+        "lmlab: config error at model.contextualizer.dropout: expected a value in [0, 1), found 1.5",
         "lmlab: config error at model.dropout: expected a value in [0, 1], found -0.1"]

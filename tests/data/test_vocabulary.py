@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lmlab.common import ArchiveError, ConfigurationError, InputError, Params, to_params
+from lmlab.common.from_params import validate
 from lmlab.data import Instance, SingleIdTokenIndexer, TextField, Vocabulary
 from lmlab.data.vocabulary import DEFAULT_OOV_TOKEN, DEFAULT_PADDING_TOKEN
 
@@ -94,8 +95,9 @@ def test_equality_ignores_namespaces_holding_only_specials():
 
 
 def test_padding_and_oov_must_differ():
-    with pytest.raises(ConfigurationError, match="must differ"):
-        Vocabulary(padding_token="@", oov_token="@")
+    for config in ({"type": "empty"}, {"type": "from_instances"}, {"type": "from_files", "directory": "no/such"}):
+        with pytest.raises(ConfigurationError, match="at vocabulary.oov_token: padding_token and oov_token must"):
+            validate(Vocabulary, {**config, "padding_token": "@", "oov_token": "@"}, "vocabulary", ("instances",))
 
 
 ODD_TOKENS = ["hello world", "naïve", "日本語", "line\nbreak", "back\\slash", "\\n", "", "cr\rx", "sep\u2028x",

@@ -219,7 +219,8 @@ def test_adaptive_softmax_refuses_a_vocabulary_not_sorted_by_frequency():
         _model(_counted_vocab(), **{**LD_NET, "projection_dim": 8, "tie_embeddings": True})
     with pytest.raises(ConfigurationError, match="at projection_activation: an activation needs a projection"):
         _model(_vocab(), projection_activation="relu")
-    with pytest.raises(ConfigurationError, match='at projection_activation: unknown activation "rleu"'):
+    with pytest.raises(ConfigurationError, match='at projection_activation: expected one of .*found .rleu.; did you '
+                                                 'mean "relu"'):
         _model(_vocab(), projection_dim=4, projection_activation="rleu")
 
 

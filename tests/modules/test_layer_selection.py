@@ -20,8 +20,8 @@ def test_penalty_is_ldnets_regulariser_with_the_budget_term_only_over_budget():
     assert gates.grad.tolist() == pytest.approx([0.5, 0.5 * (1 - 1.0 + 1), 0.5 * (1 - 2.0 + 1), 0.5 * (1 - 0.5 + 1)])
     within = torch.tensor([0.0, 0.5, 1.0, 0.0])
     assert selection.penalty(within).item() == pytest.approx(0.5 * 0.25)
-    with pytest.raises(ConfigurationError, match="budget"):
-        LayerSelection(budget=-1)
+    with pytest.raises(ConfigurationError, match=r"at budget: expected a value in \[0, inf\), found -1"):
+        LayerSelection.from_params(Params({"budget": -1}))
 
 
 def test_clip_gates_clips_trainable_gates_only():

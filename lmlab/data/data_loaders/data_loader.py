@@ -63,6 +63,7 @@ class DataLoader(Registrable):
         processes take together), leaving out what a larger share has beyond that; without it, nothing
         is left out (evaluation). `iter_instances` still yields every instance (the vocabulary is built
         from all of them). Default: refused, for a loader that cannot shard its data."""
+        # run time: only a distributed run shards
         raise ConfigurationError(f"{type(self).__name__} cannot share its data among processes "
                                  "(distributed training)")
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
+from lmlab.common.constraints import NonNegativeInt, PositiveInt
 from lmlab.common.errors import ConfigurationError, InputError
 from lmlab.data.data_loaders.data_loader import DataLoader, TensorDict, map_tensors
 from lmlab.data.dataset_readers.dataset_reader import DatasetReader
@@ -70,19 +71,10 @@ class MultiProcessDataLoader(DataLoader):
         when b*W = B. Training (`even`) over streaming data needs `batches_per_epoch`.
     """
 
-    def __init__(self, reader: DatasetReader, data_path: str, batch_size: Optional[int] = None,
-                 max_tokens: Optional[int] = None, shuffle: bool = False, bucket_by_length: bool = False,
-                 batches_per_epoch: Optional[int] = None, num_workers: int = 0,
-                 max_instances_in_memory: Optional[int] = None, seed: int = 13) -> None:
-        if batch_size is None and max_tokens is None:
-            raise ConfigurationError("set batch_size or max_tokens")
-        for name, value in (("batch_size", batch_size), ("max_tokens", max_tokens),
-                            ("batches_per_epoch", batches_per_epoch),
-                            ("max_instances_in_memory", max_instances_in_memory)):
-            if value is not None and value < 1:
-                raise ConfigurationError(f"must be positive, found {value}", name)
-        if num_workers < 0:
-            raise ConfigurationError(f"must be >= 0, found {num_workers}", "num_workers")
+    def __init__(self, reader: DatasetReader, data_path: str, batch_size: Optional[PositiveInt] = None,
+                 max_tokens: Optional[PositiveInt] = None, shuffle: bool = False, bucket_by_length: bool = False,
+                 batches_per_epoch: Optional[PositiveInt] = None, num_workers: NonNegativeInt = 0,
+                 max_instances_in_memory: Optional[PositiveInt] = None, seed: int = 13) -> None:
         self.reader, self.data_path = reader, data_path
         self.batches_per_epoch, self.num_workers = batches_per_epoch, num_workers
         self.max_instances_in_memory = max_instances_in_memory
@@ -98,6 +90,11 @@ class MultiProcessDataLoader(DataLoader):
         self._dataset: Optional[torch.utils.data.Dataset] = None  # what the worker processes serve
         self._workers: Optional[torch.utils.data.DataLoader] = None  # persistent worker processes
 
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        if arguments.get("batch_size") is None and arguments.get("max_tokens") is None:
+            raise ConfigurationError("set batch_size or max_tokens", "batch_size")
+
     def index_with(self, vocab: Vocabulary) -> None:
         if vocab is self._vocab:
             return
@@ -110,6 +107,7 @@ class MultiProcessDataLoader(DataLoader):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not one of {world_size} processes")
         chunk = self.reader.shard_chunk_size
+        # run time, here and below: the number of processes of a distributed run
         if chunk > 1 and chunk % world_size:
             raise ConfigurationError(f"the reader keeps {chunk} consecutive instances together (its streams); "
                                      f"with {world_size} processes that must be a multiple of {world_size}",

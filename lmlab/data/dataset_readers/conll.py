@@ -2,8 +2,9 @@
 import os
 import random
 import re
-from typing import Dict, Iterator, List, Literal, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Literal, Optional, Set, Tuple
 
+from lmlab.common.constraints import PositiveInt
 from lmlab.common.errors import ConfigurationError, InputError
 from lmlab.common.from_params import FromParams
 from lmlab.data.dataset_readers.dataset_reader import DatasetReader, iter_lines
@@ -38,9 +39,7 @@ class DevSplit(FromParams):
                              so the same file, size and seed always give the same split.
     """
 
-    def __init__(self, source: str, sentences: int, part: Literal["train", "dev"], seed: int = 13) -> None:
-        if sentences < 1:
-            raise ConfigurationError(f"expected a positive number of sentences, found {sentences}", "sentences")
+    def __init__(self, source: str, sentences: PositiveInt, part: Literal["train", "dev"], seed: int = 13) -> None:
         self.source, self.sentences, self.part, self.seed = source, sentences, part, seed
 
     def applies_to(self, file_path: str) -> bool:
@@ -77,7 +76,7 @@ class ConllDatasetReader(DatasetReader):
                                          this reader yields its `part` of that file (see `DevSplit`).
         tokenizer: Optional[Tokenizer] = None   splits raw sentences given to a predictor (default: on
                                          whitespace); files are already one token per line.
-        max_instances: Optional[int] = None
+        max_instances: Optional[PositiveInt] = None
     Inputs
         UTF-8 files with LF or CRLF line ends; columns are separated by spaces and tabs only (any other
         whitespace, such as a non-breaking space, stays inside its token), and a carriage return anywhere
@@ -91,15 +90,11 @@ class ConllDatasetReader(DatasetReader):
     """
 
     def __init__(self, token_indexers: Optional[Dict[str, TokenIndexer]] = None, token_column: int = 0,
-                 label_column: Optional[int] = -1, num_columns: Optional[int] = None,
+                 label_column: Optional[int] = -1, num_columns: Optional[PositiveInt] = None,
                  coding_scheme: LabelCoding = "BIO", convert_to_coding_scheme: Optional[LabelCoding] = None,
                  label_namespace: str = "labels", dev_split: Optional[DevSplit] = None,
-                 tokenizer: Optional[Tokenizer] = None, max_instances: Optional[int] = None) -> None:
+                 tokenizer: Optional[Tokenizer] = None, max_instances: Optional[PositiveInt] = None) -> None:
         super().__init__(max_instances=max_instances)
-        if num_columns is not None:
-            for name, column in (("token_column", token_column), ("label_column", label_column)):
-                if column is not None and not -num_columns <= column < num_columns:
-                    raise ConfigurationError(f"column {column} does not exist in lines of {num_columns} columns", name)
         self.token_indexers: Dict[str, TokenIndexer] = token_indexers or {"tokens": SingleIdTokenIndexer()}
         self.token_column, self.label_column, self.num_columns = token_column, label_column, num_columns
         self.coding_scheme = check_coding(coding_scheme)
@@ -107,6 +102,15 @@ class ConllDatasetReader(DatasetReader):
         self.label_namespace = label_namespace
         self.dev_split = dev_split
         self.tokenizer = tokenizer or WhitespaceTokenizer()
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        num_columns = arguments.get("num_columns")
+        if num_columns is not None:
+            for name in ("token_column", "label_column"):
+                column = arguments.get(name)
+                if column is not None and not -num_columns <= column < num_columns:
+                    raise ConfigurationError(f"column {column} does not exist in lines of {num_columns} columns", name)
 
     @property
     def output_coding_scheme(self) -> str:

@@ -5,7 +5,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.constraints import PositiveInt
 from lmlab.data.dataset_readers.dataset_reader import (
     WHITESPACE_TOKENIZER,
     DatasetReader,
@@ -45,7 +45,7 @@ class ContiguousLanguageModelingReader(DatasetReader):
         num_streams: Optional[int] = None   B; see the two modes below.
         end_of_line_token: Optional[str] = "<eos>"   appended after every line, empty lines included,
             as PyTorch's word_language_model does for WikiText; null appends nothing.
-        max_instances: Optional[int] = None
+        max_instances: Optional[PositiveInt] = None
         reverse: bool = False   read the stream backwards (last token first), for a backward LM: a
             forward LM trained on it predicts each token from the tokens that follow it.
         cache_directory: Optional[str] = None   where tokenised files are cached as id arrays
@@ -87,15 +87,11 @@ class ContiguousLanguageModelingReader(DatasetReader):
     """
 
     def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,
-                 token_indexers: Optional[Dict[str, TokenIndexer]] = None, bptt: int = 35,
-                 num_streams: Optional[int] = None, end_of_line_token: Optional[str] = "<eos>",
-                 max_instances: Optional[int] = None, reverse: bool = False,
+                 token_indexers: Optional[Dict[str, TokenIndexer]] = None, bptt: PositiveInt = 35,
+                 num_streams: Optional[PositiveInt] = None, end_of_line_token: Optional[str] = "<eos>",
+                 max_instances: Optional[PositiveInt] = None, reverse: bool = False,
                  cache_directory: Optional[str] = None) -> None:
         super().__init__(max_instances=max_instances)
-        if bptt < 1:
-            raise ConfigurationError(f"expected an int >= 1, found {bptt}", "bptt")
-        if num_streams is not None and num_streams < 1:
-            raise ConfigurationError(f"expected an int >= 1 or null, found {num_streams}", "num_streams")
         self.tokenizer = tokenizer
         self.token_indexers: Dict[str, TokenIndexer] = token_indexers or {"tokens": SingleIdTokenIndexer()}
         self.bptt = bptt
@@ -141,7 +137,7 @@ class ContiguousLanguageModelingReader(DatasetReader):
         """The file's tokens read forwards, from the cache, or tokenised now (and cached)."""
         return self.cache.fetch(file_path, self._cache_settings, lambda: encode(self._lines(file_path)))
 
-    def _windows(self, file_paths: List[str], max_instances: Optional[int] = None) -> "StreamWindows":
+    def _windows(self, file_paths: List[str], max_instances: Optional[PositiveInt] = None) -> "StreamWindows":
         """The windows of the files (the first `max_instances` of them), laid out as the class docstring says."""
         files = [self._tokenised(path) for path in file_paths]
         ids, words = concatenate(files)

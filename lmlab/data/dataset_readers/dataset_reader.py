@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
-from lmlab.common.errors import ConfigurationError, InputError, did_you_mean
+from lmlab.common.constraints import PositiveInt
+from lmlab.common.errors import InputError, did_you_mean
 from lmlab.common.registrable import Registrable
 from lmlab.data.instance import Instance
 from lmlab.data.instance_table import InstanceList, InstanceTable
@@ -63,7 +64,7 @@ class DatasetReader(Registrable):
     use to see their input exactly as training did.
 
     Parameters
-        max_instances: Optional[int] = None   stop after this many instances of the whole stream
+        max_instances: Optional[PositiveInt] = None   stop after this many instances of the whole stream
                                               (counted before worker sharding).
     Inputs
         `read(file_path)`: a file; a folder (its non-hidden files, sorted by name, not recursive); or
@@ -89,9 +90,7 @@ class DatasetReader(Registrable):
     token_indexers: Dict[str, TokenIndexer]
     framing: TokenFraming = TokenFraming()
 
-    def __init__(self, max_instances: Optional[int] = None) -> None:
-        if max_instances is not None and max_instances < 1:
-            raise ConfigurationError(f"expected an int >= 1 or null, found {max_instances}", "max_instances")
+    def __init__(self, max_instances: Optional[PositiveInt] = None) -> None:
         self.max_instances = max_instances
 
     # --- what implementations provide ---------------------------------------------------------------

@@ -1,11 +1,11 @@
 """One sentence per line, with some tokens hidden behind "[MASK]", for masked (cloze) language models."""
 import random
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Annotated, Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 from overrides import overrides
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import PositiveInt, Probability, Range, Word
 from lmlab.common.errors import ConfigurationError, InputError
 from lmlab.data.dataset_readers.dataset_reader import (
     WHITESPACE_TOKENIZER,
@@ -50,7 +50,7 @@ class MaskedLanguageModelingReader(DatasetReader):
         max_sequence_length: Optional[int] = None   longer sentences are cut to this many tokens before
             masking (`self.framing.max_length`; there are no start or end tokens).
         seed: int = 13   with the line number, seeds the masking of each line.
-        max_instances: Optional[int] = None
+        max_instances: Optional[PositiveInt] = None
     Inputs
         Text files, UTF-8, one sentence per line; blank lines are skipped. A line containing
         `mask_token` is an `InputError` (its hidden token is unknown, so there is nothing to learn);
@@ -84,34 +84,15 @@ class MaskedLanguageModelingReader(DatasetReader):
     """
 
     def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,
-                 token_indexers: Optional[Dict[str, TokenIndexer]] = None, mask_probability: Probability = 0.15,
-                 replace_with_mask: float = 0.8, replace_with_random: float = 0.1,
-                 mask_token: Optional[str] = None, max_sequence_length: Optional[int] = None, seed: int = 13,
-                 max_instances: Optional[int] = None) -> None:
+                 token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+                 mask_probability: Annotated[float, Range(0.0, 1.0, low_open=True)] = 0.15,
+                 replace_with_mask: Probability = 0.8, replace_with_random: Probability = 0.1,
+                 mask_token: Optional[Word] = None, max_sequence_length: Optional[PositiveInt] = None,
+                 seed: int = 13, max_instances: Optional[PositiveInt] = None) -> None:
         super().__init__(max_instances=max_instances)
-        if not 0.0 < mask_probability <= 1.0:
-            raise ConfigurationError(f"expected a probability in (0, 1], found {mask_probability}",
-                                     "mask_probability")
-        for name, value in (("replace_with_mask", replace_with_mask), ("replace_with_random", replace_with_random)):
-            if not 0.0 <= value <= 1.0:
-                raise ConfigurationError(f"expected a probability in [0, 1], found {value}", name)
-        if replace_with_mask + replace_with_random > 1.0 + 1e-9:
-            raise ConfigurationError(f"replace_with_mask + replace_with_random must be <= 1 (the rest is the chance "
-                                     f"of keeping the token), found {replace_with_mask} + {replace_with_random} = "
-                                     f"{replace_with_mask + replace_with_random:g}", "replace_with_random")
         mask_token = mask_token or tokenizer.mask_token or DEFAULT_MASK_TOKEN
-        if not mask_token or mask_token != mask_token.strip() or len(mask_token.split()) != 1:
-            raise ConfigurationError(f"expected one non-empty token without spaces, found {mask_token!r}",
-                                     "mask_token")
-        if max_sequence_length is not None and max_sequence_length < 1:
-            raise ConfigurationError(f"expected an int >= 1 or null, found {max_sequence_length}",
-                                     "max_sequence_length")
         self.tokenizer = tokenizer
         self.token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
-        for name, indexer in self.token_indexers.items():
-            if indexer.start_tokens or indexer.end_tokens:
-                raise ConfigurationError("a masked LM indexer must not add start/end tokens: they would shift the "
-                                         "mask positions", f"token_indexers.{name}")
         self.mask_probability = mask_probability
         self.replace_with_mask = replace_with_mask
         self.replace_with_random = replace_with_random
@@ -120,6 +101,19 @@ class MaskedLanguageModelingReader(DatasetReader):
         self.seed = seed
 
     # --- reading --------------------------------------------------------------------------------------
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        replace_with_mask, replace_with_random = arguments.get("replace_with_mask", 0.8), \
+            arguments.get("replace_with_random", 0.1)
+        if replace_with_mask + replace_with_random > 1.0 + 1e-9:
+            raise ConfigurationError(f"replace_with_mask + replace_with_random must be <= 1 (the rest is the chance "
+                                     f"of keeping the token), found {replace_with_mask} + {replace_with_random} = "
+                                     f"{replace_with_mask + replace_with_random:g}", "replace_with_random")
+        for name, indexer in (arguments.get("token_indexers") or {}).items():
+            if indexer.get("start_tokens") or indexer.get("end_tokens"):
+                raise ConfigurationError("a masked LM indexer must not add start/end tokens: they would shift the "
+                                         "mask positions", f"token_indexers.{name}")
+
     @overrides
     def _read(self, file_path: str) -> Iterator[Instance]:
         pool = _TokenPool(_POOL_SIZE)

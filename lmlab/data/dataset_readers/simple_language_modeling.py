@@ -1,8 +1,9 @@
 """One sentence per line, for sentence-level language models."""
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from overrides import overrides
 
+from lmlab.common.constraints import PositiveInt
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.dataset_readers.dataset_reader import (
     WHITESPACE_TOKENIZER,
@@ -34,7 +35,7 @@ class SimpleLanguageModelingDatasetReader(DatasetReader):
             tokens before they are added.
         start_tokens: Optional[List[str]] = None    put before every sentence (e.g. ["<S>"]).
         end_tokens: Optional[List[str]] = None      put after every sentence (e.g. ["</S>"]).
-        max_instances: Optional[int] = None
+        max_instances: Optional[PositiveInt] = None
     Inputs
         Text files, UTF-8, one sentence per line; blank lines (and lines with no tokens) are skipped.
     Outputs
@@ -44,16 +45,20 @@ class SimpleLanguageModelingDatasetReader(DatasetReader):
 
     def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,
                  token_indexers: Optional[Dict[str, TokenIndexer]] = None,
-                 max_sequence_length: Optional[int] = None, start_tokens: Optional[List[str]] = None,
-                 end_tokens: Optional[List[str]] = None, max_instances: Optional[int] = None) -> None:
+                 max_sequence_length: Optional[PositiveInt] = None, start_tokens: Optional[List[str]] = None,
+                 end_tokens: Optional[List[str]] = None, max_instances: Optional[PositiveInt] = None) -> None:
         super().__init__(max_instances=max_instances)
         self.tokenizer = tokenizer
         self.token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
         self.framing = TokenFraming(tuple(start_tokens or ()), tuple(end_tokens or ()), max_sequence_length)
-        added = len(self.framing.start_tokens) + len(self.framing.end_tokens)
-        if max_sequence_length is not None and max_sequence_length <= added:
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        added = len(arguments.get("start_tokens") or ()) + len(arguments.get("end_tokens") or ())
+        length = arguments.get("max_sequence_length")
+        if length is not None and length <= added:
             raise ConfigurationError(f"expected more than {added} (the number of start and end tokens), "
-                                     f"found {max_sequence_length}", "max_sequence_length")
+                                     f"found {length}", "max_sequence_length")
 
     @overrides
     def _read(self, file_path: str) -> Iterator[Instance]:

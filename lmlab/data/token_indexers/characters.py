@@ -4,7 +4,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from overrides import overrides
 
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.constraints import NonNegativeInt
 from lmlab.data.token_indexers.token_indexer import TokenIndexer, count_tokens
 from lmlab.data.tokenizers.character import CharacterTokenizer
 from lmlab.data.vocabulary import Vocabulary
@@ -36,9 +36,7 @@ class TokenCharactersIndexer(TokenIndexer):
     def __init__(self, namespace: str = "token_characters",
                  character_tokenizer: CharacterTokenizer = _CHARACTER_TOKENIZER,
                  start_tokens: Optional[List[str]] = None, end_tokens: Optional[List[str]] = None,
-                 min_padding_length: int = 0) -> None:
-        if min_padding_length < 0:
-            raise ConfigurationError(f"expected an int >= 0, found {min_padding_length}", "min_padding_length")
+                 min_padding_length: NonNegativeInt = 0) -> None:
         self.namespace = namespace
         self.character_tokenizer = character_tokenizer
         self.start_tokens: List[str] = list(start_tokens or [])

@@ -1,10 +1,10 @@
 """One vocabulary id per token."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Literal, Optional
 
 import numpy as np
 from overrides import overrides
 
-from lmlab.common.errors import ConfigurationError, InputError
+from lmlab.common.errors import InputError
 from lmlab.data.token_indexers.token_indexer import TokenIndexer, count_tokens
 from lmlab.data.vocabulary import Vocabulary
 
@@ -36,10 +36,7 @@ class SingleIdTokenIndexer(TokenIndexer):
 
     def __init__(self, namespace: Optional[str] = "tokens", lowercase_tokens: bool = False,
                  start_tokens: Optional[List[str]] = None, end_tokens: Optional[List[str]] = None,
-                 feature_name: str = "text") -> None:
-        if feature_name != "text":
-            raise ConfigurationError(f'expected "text", found "{feature_name}" (lmlab tokens are plain strings)',
-                                     "feature_name")
+                 feature_name: Literal["text"] = "text") -> None:
         self.namespace = namespace
         self.lowercase_tokens = lowercase_tokens
         self.start_tokens: List[str] = list(start_tokens or [])

@@ -18,6 +18,7 @@ def _blank_pipeline(language: str) -> Any:
         try:
             nlp = spacy.blank(language)
         except (ImportError, KeyError, OSError, ValueError) as err:  # spaCy raises ImportError for unknown codes
+            # run time: the languages of the installed spaCy
             raise ConfigurationError(f'spaCy has no language "{language}" ({type(err).__name__}); '
                                      'use an ISO code such as "en", "de", "fr"') from err
         _PIPELINES[language] = nlp

@@ -111,7 +111,7 @@ class ElmoLstm(torch.nn.Module):
         stateful: bool = True,
     ) -> None:
         super().__init__()
-        if num_layers < 1:
+        if num_layers < 1:  # run time: read from an ELMo options file ("lstm.n_layers"), not from a config
             raise ConfigurationError(f"expected at least 1 LSTM layer, found {num_layers}", "lstm.n_layers")
         self.input_size = input_size
         self.hidden_size = hidden_size

@@ -29,7 +29,7 @@ def load_elmo_options(options_file: str) -> Dict[str, Any]:
         raise InputError(f"cannot read ELMo options file: {err.strerror}", options_file) from err
     except json.JSONDecodeError as err:
         raise InputError(f"invalid JSON: {err.msg}", f"{options_file}:{err.lineno}") from err
-    for block in ("char_cnn", "lstm"):
+    for block in ("char_cnn", "lstm"):  # run time: the options file's contents
         if not isinstance(options.get(block), dict):
             raise ConfigurationError(f'expected an object "{block}" in the ELMo options', options_file)
     return options
@@ -40,7 +40,7 @@ def option(options: Dict[str, Any], path: str, default: Any = _REQUIRED, source:
     value: Any = options
     for key in path.split("."):
         if not isinstance(value, dict) or key not in value:
-            if default is _REQUIRED:
+            if default is _REQUIRED:  # run time: the options file's contents
                 raise ConfigurationError(f'missing ELMo option "{path}"', source)
             return default
         value = value[key]
@@ -148,6 +148,8 @@ class ElmoCharacterEncoder(torch.nn.Module):
         activation: str = "relu",
     ) -> None:
         super().__init__()
+        # run time: these values come from an ELMo options file read when building (the "elmo_character_encoder"
+        # token embedder checks its config's values by their types instead)
         if activation not in _ACTIVATIONS:
             raise ConfigurationError(
                 f'expected one of {sorted(_ACTIVATIONS)}, found "{activation}"', "char_cnn.activation"
@@ -201,7 +203,7 @@ class ElmoCharacterEncoder(torch.nn.Module):
     def from_options(cls, options: Dict[str, Any], source: str = "options") -> "ElmoCharacterEncoder":
         """Randomly initialised encoder with the sizes of a bilm-tf options dict."""
         max_chars = option(options, "char_cnn.max_characters_per_token", MAX_WORD_LENGTH, source)
-        if max_chars != MAX_WORD_LENGTH:
+        if max_chars != MAX_WORD_LENGTH:  # run time: the options file's contents
             raise ConfigurationError(
                 f"char_cnn.max_characters_per_token: expected {MAX_WORD_LENGTH} (batch_to_ids), found {max_chars}",
                 source,

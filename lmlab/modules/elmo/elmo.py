@@ -64,6 +64,8 @@ class Elmo(torch.nn.Module):
         module: Optional[BiLm] = None,
     ) -> None:
         super().__init__()
+        # run time: Elmo is not built from a config (a token embedder or `elmo_lm` builds it from Python),
+        # so its arguments are checked here, when they are given
         if num_output_representations < 1:
             raise ConfigurationError(
                 f"expected at least 1 output representation, found {num_output_representations}",

@@ -43,6 +43,7 @@ def atomic_hdf5_file(path: PathLike) -> Iterator[Any]:
 
 def _check_parts(character_encoder: Any, lstm: Any) -> None:
     """A `ConfigurationError` naming the part that is not an `ElmoCharacterEncoder` / `ElmoLstm`."""
+    # run time, here and in `export_elmo`: these check the parts of a built model
     if not isinstance(character_encoder, ElmoCharacterEncoder):
         raise ConfigurationError(
             f"cannot export {type(character_encoder).__name__} as an ELMo character encoder: expected an "

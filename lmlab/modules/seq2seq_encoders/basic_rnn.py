@@ -3,7 +3,7 @@ from typing import List
 
 import torch
 
-from lmlab.common.constraints import PositiveInt, Probability
+from lmlab.common.constraints import DropoutRate, PositiveInt
 from lmlab.modules.seq2seq_encoders.rnn_stack import RnnStack, Unit
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 
@@ -36,8 +36,9 @@ class BasicRnn(RnnStack):
         gating, returning every layer and stepping need. The output at t never depends on inputs after t.
     """
 
-    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: int = 1, unit: Unit = "lstm",
-                 dropout: Probability = 0.0, stateful: bool = False, return_all_layers: bool = False) -> None:
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: PositiveInt = 1,
+                 unit: Unit = "lstm", dropout: DropoutRate = 0.0, stateful: bool = False,
+                 return_all_layers: bool = False) -> None:
         super().__init__(input_size, hidden_size, num_layers, unit, dropout, stateful, return_all_layers)
 
     def _layer_input_size(self, layer: int) -> int:

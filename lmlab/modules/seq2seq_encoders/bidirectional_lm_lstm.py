@@ -1,5 +1,5 @@
 """`bidirectional_lm_lstm`: two independent LSTM stacks, left-to-right and right-to-left (ELMo-style)."""
-from typing import List, Optional, cast
+from typing import Any, Dict, List, Optional, cast
 
 import torch
 
@@ -38,15 +38,10 @@ class BidirectionalLmLstm(Seq2SeqEncoder):
         `no_peeking()` is True. The state is not carried between batches.
     """
 
-    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: int = 1,
-                 projection_dim: Optional[int] = None, dropout: Probability = 0.0, use_skip_connections: bool = False,
-                 return_all_layers: bool = False) -> None:
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: PositiveInt = 1,
+                 projection_dim: Optional[PositiveInt] = None, dropout: Probability = 0.0,
+                 use_skip_connections: bool = False, return_all_layers: bool = False) -> None:
         super().__init__()
-        if num_layers < 1:
-            raise ConfigurationError(f"expected at least 1 layer, found {num_layers}", "num_layers")
-        if projection_dim is not None and not 0 < projection_dim < hidden_size:
-            raise ConfigurationError(f"must be in (0, hidden_size={hidden_size}), found {projection_dim}",
-                                     "projection_dim")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -57,6 +52,13 @@ class BidirectionalLmLstm(Seq2SeqEncoder):
         self.dropout = torch.nn.Dropout(dropout)
         self.forward_layers = self._make_stack()
         self.backward_layers = self._make_stack()
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        projection_dim, hidden_size = arguments.get("projection_dim"), arguments.get("hidden_size")
+        if projection_dim is not None and hidden_size is not None and projection_dim >= hidden_size:
+            raise ConfigurationError(f"must be below hidden_size ({hidden_size}), found {projection_dim}",
+                                     "projection_dim")
 
     def _make_stack(self) -> torch.nn.ModuleList:
         return torch.nn.ModuleList(

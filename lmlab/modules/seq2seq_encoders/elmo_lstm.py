@@ -3,8 +3,7 @@ from typing import Optional
 
 import torch
 
-from lmlab.common.constraints import PositiveInt, Probability
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.constraints import DropoutRate, PositiveFloat, PositiveInt
 from lmlab.modules.elmo.bilm import ElmoLstm
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 
@@ -42,18 +41,11 @@ class ElmoLstmSeq2SeqEncoder(Seq2SeqEncoder):
         writes them out directly.
     """
 
-    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, projection_dim: int, num_layers: int = 2,
-                 cell_clip: Optional[float] = 3.0, proj_clip: Optional[float] = 3.0,
-                 use_skip_connections: bool = True, return_all_layers: bool = False,
-                 dropout: Probability = 0.0) -> None:
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, projection_dim: PositiveInt,
+                 num_layers: PositiveInt = 2, cell_clip: Optional[PositiveFloat] = 3.0,
+                 proj_clip: Optional[PositiveFloat] = 3.0, use_skip_connections: bool = True,
+                 return_all_layers: bool = False, dropout: DropoutRate = 0.0) -> None:
         super().__init__()
-        if num_layers < 1:
-            raise ConfigurationError(f"expected at least 1 layer, found {num_layers}", "num_layers")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigurationError(f"expected a dropout in [0, 1), found {dropout}", "dropout")
-        for name, value in (("cell_clip", cell_clip), ("proj_clip", proj_clip)):
-            if value is not None and value <= 0:
-                raise ConfigurationError(f"expected a positive clip value or null, found {value}", name)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.projection_dim = projection_dim

@@ -3,8 +3,7 @@ from typing import Optional
 
 import torch
 
-from lmlab.common.constraints import PositiveInt, Probability
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.constraints import DropoutRate, PositiveInt
 from lmlab.modules.seq2seq_encoders.dense_rnn import DenseRnn
 from lmlab.modules.seq2seq_encoders.rnn_stack import Unit
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
@@ -35,11 +34,9 @@ class LdRnn(DenseRnn):
         layer, which is what lets pruning remove layers afterwards. In `eval()` nothing is dropped.
     """
 
-    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: int = 1, unit: Unit = "lstm",
-                 dropout: Probability = 0.0, stateful: bool = False, return_all_layers: bool = False,
-                 layer_dropout: Probability = 0.5) -> None:
-        if not 0.0 <= layer_dropout < 1.0:
-            raise ConfigurationError(f"expected a probability in [0, 1), found {layer_dropout}", "layer_dropout")
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: PositiveInt = 1,
+                 unit: Unit = "lstm", dropout: DropoutRate = 0.0, stateful: bool = False,
+                 return_all_layers: bool = False, layer_dropout: DropoutRate = 0.5) -> None:
         super().__init__(input_size, hidden_size, num_layers, unit, dropout, stateful, return_all_layers)
         self.layer_dropout = layer_dropout
 

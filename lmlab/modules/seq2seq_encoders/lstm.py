@@ -1,10 +1,10 @@
 """`lstm` and `gru`: stacked cuDNN/ATen recurrent encoders over packed sequences, with optional carried state."""
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lmlab.common.constraints import PositiveInt, Probability
+from lmlab.common.constraints import DropoutRate, PositiveInt
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder, StepState
 from lmlab.modules.seq2seq_encoders.stateful_encoder import StatefulEncoder
@@ -44,12 +44,9 @@ class _RecurrentEncoder(StatefulEncoder):
 
     _rnn_class: type = torch.nn.LSTM
 
-    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: Probability = 0.0, stateful: bool = False) -> None:
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: PositiveInt = 1,
+                 bidirectional: bool = False, dropout: DropoutRate = 0.0, stateful: bool = False) -> None:
         super().__init__(stateful)
-        if stateful and bidirectional:
-            raise ConfigurationError("a bidirectional encoder cannot carry state (stateful=true needs "
-                                     "bidirectional=false)", "stateful")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -57,6 +54,12 @@ class _RecurrentEncoder(StatefulEncoder):
         self.rnn = self._rnn_class(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                                    dropout=dropout, batch_first=True)
         # a carried state is (S, L*D, B, H) with S = 2 (h, c) for an LSTM and 1 for a GRU
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        if arguments.get("stateful") and arguments.get("bidirectional"):
+            raise ConfigurationError("a bidirectional encoder cannot carry state (stateful=true needs "
+                                     "bidirectional=false)", "stateful")
 
     def reset_parameters(self) -> None:
         self.rnn.reset_parameters()

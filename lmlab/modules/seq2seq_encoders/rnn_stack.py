@@ -9,7 +9,7 @@ from typing import List, Literal, Optional, Tuple, cast
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.constraints import DropoutRate, PositiveInt
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import StepState
 from lmlab.modules.seq2seq_encoders.stateful_encoder import StatefulEncoder
 from lmlab.modules.util import zero_padding
@@ -114,13 +114,9 @@ class RnnStack(StatefulEncoder):
 
     gates: torch.Tensor
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, unit: Unit, dropout: float,
-                 stateful: bool, return_all_layers: bool) -> None:
+    def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: PositiveInt, unit: Unit,
+                 dropout: DropoutRate, stateful: bool, return_all_layers: bool) -> None:
         super().__init__(stateful)
-        if num_layers < 1:
-            raise ConfigurationError(f"expected at least 1 layer, found {num_layers}", "num_layers")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigurationError(f"expected a dropout in [0, 1), found {dropout}", "dropout")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers

@@ -8,17 +8,21 @@ A forward stack can also `step`: it keeps every layer's keys and values, so new 
 the cached ones instead of recomputing the prefix.
 """
 import math
-from typing import List, Optional, Tuple, cast
+from typing import Any, Dict, List, Literal, Optional, Tuple, cast
 
 import torch
 from torch.nn import functional as F
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import DropoutRate, PositiveInt
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder, StepState
 from lmlab.modules.util import reverse_padded_rows, zero_padding
 
-POSITIONAL_ENCODINGS = ("sinusoidal", "learned", "none")
+PositionalEncoding = Literal["sinusoidal", "learned", "none"]
+"""What is added to the input: fixed sin/cos encodings, a learned table, or nothing."""
+
+Direction = Literal["forward", "backward"]
+"""Reading order of a `TransformerStack`."""
 
 
 class CausalSelfAttention(torch.nn.Module):
@@ -118,10 +122,9 @@ class TransformerStack(torch.nn.Module):
     position_embedding: Optional[torch.Tensor]  # (max_length, D): a Parameter, a buffer, or None
 
     def __init__(self, input_dim: int, num_layers: int, num_heads: int, feedforward_hidden_dim: int,
-                 dropout: float, positional_encoding: str, max_length: int, direction: str = "forward") -> None:
+                 dropout: float, positional_encoding: PositionalEncoding, max_length: int,
+                 direction: Direction = "forward") -> None:
         super().__init__()
-        if direction not in ("forward", "backward"):
-            raise ConfigurationError(f'expected "forward" or "backward", found "{direction}"', "direction")
         self.input_dim = input_dim
         self.num_layers = num_layers
         self.num_heads = num_heads
@@ -213,7 +216,7 @@ class TransformerStack(torch.nn.Module):
         return torch.stack(layers, dim=2) if all_layers else layers[-1]
 
     def _check_length(self, length: int) -> None:
-        if length > self.max_length:
+        if length > self.max_length:  # run time: the length of a batch
             raise ConfigurationError(f"a batch has {length} timesteps, more than the transformer's "
                                      f"max_length {self.max_length}; raise max_length")
 
@@ -231,22 +234,6 @@ def sinusoidal_positions(max_length: int, dim: int) -> torch.Tensor:
     return table
 
 
-def check_transformer_arguments(input_dim: int, num_layers: int, num_heads: int, positional_encoding: str,
-                                max_length: int) -> None:
-    """Raise a located ConfigurationError for impossible transformer settings."""
-    if num_heads < 1 or input_dim % num_heads != 0:
-        raise ConfigurationError(f"input_dim {input_dim} must be divisible by num_heads {num_heads}", "num_heads")
-    if num_layers < 1:
-        raise ConfigurationError(f"expected at least 1 layer, found {num_layers}", "num_layers")
-    if positional_encoding not in POSITIONAL_ENCODINGS:
-        from lmlab.common.errors import did_you_mean
-
-        raise ConfigurationError(
-            f"expected one of {', '.join(map(repr, POSITIONAL_ENCODINGS))}, found {positional_encoding!r}"
-            f"{did_you_mean(positional_encoding, POSITIONAL_ENCODINGS)}", "positional_encoding")
-    if max_length < 1:
-        raise ConfigurationError(f"expected a positive max_length, found {max_length}", "max_length")
-
 
 @Seq2SeqEncoder.register("transformer")
 class CausalTransformerEncoder(Seq2SeqEncoder):
@@ -260,7 +247,8 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
         num_heads: int = 4                must divide D.
         feedforward_hidden_dim: Optional[int] = None   default 4 * D.
         dropout: float = 0.1              on the input, attention weights and residual branches.
-        positional_encoding: str = "sinusoidal"   "sinusoidal", "learned" or "none" (added to the input).
+        positional_encoding: PositionalEncoding = "sinusoidal"   "sinusoidal", "learned" or "none" (added to
+                                          the input).
         max_length: int = 512             the longest T; longer batches are an error.
         return_all_layers: bool = False   return every layer's output.
     Inputs
@@ -275,21 +263,26 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
         position costs attention over the cache instead of a re-run of the prefix.
     """
 
-    directions: Tuple[str, ...] = ("forward",)
+    directions: Tuple[Direction, ...] = ("forward",)
     """One `TransformerStack` per direction, their outputs side by side (a subclass adds "backward")."""
 
-    def __init__(self, input_dim: int, num_layers: int = 2, num_heads: int = 4,
-                 feedforward_hidden_dim: Optional[int] = None, dropout: Probability = 0.1,
-                 positional_encoding: str = "sinusoidal", max_length: int = 512,
+    def __init__(self, input_dim: PositiveInt, num_layers: PositiveInt = 2, num_heads: PositiveInt = 4,
+                 feedforward_hidden_dim: Optional[PositiveInt] = None, dropout: DropoutRate = 0.1,
+                 positional_encoding: PositionalEncoding = "sinusoidal", max_length: PositiveInt = 512,
                  return_all_layers: bool = False) -> None:
         super().__init__()
-        check_transformer_arguments(input_dim, num_layers, num_heads, positional_encoding, max_length)
         self.input_dim = input_dim
         self.num_layers = num_layers
         self.return_all_layers = return_all_layers
         self.stacks = torch.nn.ModuleList(
             TransformerStack(input_dim, num_layers, num_heads, feedforward_hidden_dim or 4 * input_dim, dropout,
                              positional_encoding, max_length, direction=direction) for direction in self.directions)
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        input_dim, num_heads = arguments.get("input_dim"), arguments.get("num_heads")
+        if input_dim is not None and num_heads is not None and input_dim % num_heads:
+            raise ConfigurationError(f"must divide input_dim {input_dim}, found {num_heads}", "num_heads")
 
     def get_input_dim(self) -> int:
         return self.input_dim

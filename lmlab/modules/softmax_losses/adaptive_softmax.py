@@ -1,8 +1,9 @@
 """`adaptive_softmax`: a head over the frequent words plus cheaper tail clusters (Grave et al., 2017)."""
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import torch
 
+from lmlab.common.constraints import Increasing, Length, PositiveFloat, PositiveInt
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.softmax_losses.softmax_loss import SoftmaxLoss
 
@@ -43,15 +44,14 @@ class AdaptiveSoftmaxLoss(SoftmaxLoss):
 
     requires_frequency_sorted_vocabulary = True
 
-    def __init__(self, num_words: int, embedding_dim: int, cutoffs: List[int], div_value: float = 4.0,
+    def __init__(self, num_words: int, embedding_dim: int,
+                 cutoffs: Annotated[List[PositiveInt], Length(1), Increasing()], div_value: PositiveFloat = 4.0,
                  head_bias: bool = False) -> None:
         super().__init__()
-        if not cutoffs or list(cutoffs) != sorted(set(cutoffs)) or cutoffs[0] < 1 or cutoffs[-1] >= num_words:
-            raise ConfigurationError(f"expected distinct increasing ids in [1, V - 1] = [1, {num_words - 1}], "
-                                     f"found {list(cutoffs)}", "cutoffs")
-        if div_value <= 0.0:
-            raise ConfigurationError(f"expected a positive number, found {div_value}", "div_value")
-        if embedding_dim // div_value ** len(cutoffs) < 1:
+        if cutoffs[-1] >= num_words:  # run time: num_words is the vocabulary size
+            raise ConfigurationError(f"expected ids below the vocabulary size V = {num_words}, found {list(cutoffs)}",
+                                     "cutoffs")
+        if embedding_dim // div_value ** len(cutoffs) < 1:  # run time: embedding_dim is given by the model
             raise ConfigurationError(f"the last tail cluster's projection D / div_value^{len(cutoffs)} = "
                                      f"{embedding_dim} / {div_value}^{len(cutoffs)} is below 1; lower div_value",
                                      "div_value")

@@ -6,6 +6,7 @@ import torch
 from torch.autograd.function import FunctionCtx
 from torch.nn import functional as F
 
+from lmlab.common.constraints import PositiveInt
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.softmax_losses.linear_cross_entropy import linear_cross_entropy
 from lmlab.modules.softmax_losses.softmax_loss import SoftmaxLoss
@@ -47,9 +48,9 @@ class LogUniformSampler(torch.nn.Module):
 
     log_probabilities: torch.Tensor  # (V,) buffer
 
-    def __init__(self, num_words: int, num_samples: int) -> None:
+    def __init__(self, num_words: int, num_samples: PositiveInt) -> None:
         super().__init__()
-        if not 0 < num_samples < num_words:
+        if not num_samples < num_words:  # run time: num_words is the vocabulary size
             raise ConfigurationError(f"must be in [1, num_words - 1] = [1, {num_words - 1}], found {num_samples}",
                                      "num_samples")
         self.num_words = num_words

@@ -1,9 +1,10 @@
 """`basic`: one token embedder per indexer, outputs concatenated."""
-from typing import Dict, cast
+from typing import Annotated, Dict, cast
 
 import torch
 from overrides import overrides
 
+from lmlab.common.constraints import Length
 from lmlab.common.errors import ConfigurationError
 from lmlab.modules.text_field_embedders.text_field_embedder import TextFieldEmbedder
 from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
@@ -32,10 +33,9 @@ class BasicTextFieldEmbedder(TextFieldEmbedder):
         `token_embedder(name)` returns one sub-embedder (e.g. to tie a softmax to `embedder.weight`).
     """
 
-    def __init__(self, token_embedders: Dict[str, TokenEmbedder], allow_unmatched_keys: bool = False) -> None:
+    def __init__(self, token_embedders: Annotated[Dict[str, TokenEmbedder], Length(1)],
+                 allow_unmatched_keys: bool = False) -> None:
         super().__init__()
-        if not token_embedders:
-            raise ConfigurationError("expected at least one token embedder", "token_embedders")
         self._keys = sorted(token_embedders)
         self.allow_unmatched_keys = allow_unmatched_keys
         # ModuleDict registers the embedders' parameters (as token_embedders.<name>.*)
@@ -48,7 +48,7 @@ class BasicTextFieldEmbedder(TextFieldEmbedder):
     @overrides
     def token_embedder(self, name: str) -> TokenEmbedder:
         """The embedder of indexer `name`."""
-        if name not in self.token_embedders:
+        if name not in self.token_embedders:  # run time: the name a model asks for (e.g. to tie weights)
             raise ConfigurationError(f'no token embedder named "{name}" (have: {", ".join(self._keys)})',
                                      "token_embedders")
         return cast(TokenEmbedder, self.token_embedders[name])  # the ModuleDict holds only TokenEmbedders
@@ -60,7 +60,7 @@ class BasicTextFieldEmbedder(TextFieldEmbedder):
         if not (all_found if self.allow_unmatched_keys else given == self._keys):
             hint = "" if self.allow_unmatched_keys or not all_found else \
                 "; set allow_unmatched_keys to ignore the extra indexers"
-            raise ConfigurationError(
+            raise ConfigurationError(  # run time: the indexers of a batch
                 f"the batch's indexers ({', '.join(given) or 'none'}) do not match the "
                 f"token embedders ({', '.join(self._keys)}){hint}")
         embedded = []

@@ -28,6 +28,7 @@ class TextFieldEmbedder(torch.nn.Module, Registrable):
 
     def token_embedder(self, name: str) -> TokenEmbedder:
         """The `TokenEmbedder` of indexer `name` (e.g. to tie a softmax to its weight matrix)."""
+        # run time: the name a model asks for (e.g. to tie weights)
         raise ConfigurationError(f'{type(self).__name__} has no token embedder "{name}"', "token_embedders")
 
     def forward(self, text_field_input: Dict[str, Dict[str, torch.Tensor]]) -> torch.Tensor:

@@ -1,12 +1,11 @@
 """`character_encoding`: a word vector from its characters with a character CNN (Kim et al., 2016)."""
-from typing import Optional, Tuple
+from typing import Annotated, Optional, Tuple
 
 import torch
 
-from lmlab.common.constraints import Probability
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.constraints import Length, NonNegativeInt, PositiveInt, Probability
 from lmlab.data.vocabulary import Vocabulary
-from lmlab.modules.highway import Highway, activation_function
+from lmlab.modules.highway import Activation, Highway, activation_function
 from lmlab.modules.token_embedders.embedding import xavier_uniform_rows_
 from lmlab.modules.token_embedders.token_embedder import TokenEmbedder, table_size
 
@@ -24,7 +23,7 @@ class TokenCharactersEncoder(TokenEmbedder):
         num_embeddings: Optional[int] = None   character vocabulary size; default: the size of
                                                `vocab_namespace` in the injected `vocab`.
         vocab_namespace: str = "token_characters"
-        conv_activation: str = "relu"          applied to the convolutions: "relu", "tanh", "gelu",
+        conv_activation: Activation = "relu"   applied to the convolutions: "relu", "tanh", "gelu",
                                                "sigmoid" or "linear".
         output_dim: Optional[int] = None       D; a linear projection from F * len(widths) when given.
         highway_layers: int = 0                highway layers before the projection.
@@ -42,19 +41,15 @@ class TokenCharactersEncoder(TokenEmbedder):
         vectors, so every width produces a value.
     """
 
-    def __init__(self, embedding_dim: int, num_filters: int, ngram_filter_sizes: Tuple[int, ...] = (2, 3, 4, 5),
-                 num_embeddings: Optional[int] = None, vocab_namespace: str = "token_characters",
-                 conv_activation: str = "relu", output_dim: Optional[int] = None, highway_layers: int = 0,
-                 dropout: Probability = 0.0, vocab: Optional[Vocabulary] = None) -> None:
+    def __init__(self, embedding_dim: PositiveInt, num_filters: PositiveInt,
+                 ngram_filter_sizes: Annotated[Tuple[PositiveInt, ...], Length(1)] = (2, 3, 4, 5),
+                 num_embeddings: Optional[PositiveInt] = None, vocab_namespace: str = "token_characters",
+                 conv_activation: Activation = "relu", output_dim: Optional[PositiveInt] = None,
+                 highway_layers: NonNegativeInt = 0, dropout: Probability = 0.0,
+                 vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
         num_embeddings = table_size(num_embeddings, vocab, vocab_namespace)
-        if not ngram_filter_sizes or min(ngram_filter_sizes) < 1:
-            raise ConfigurationError(f"expected a non-empty list of positive widths, found {ngram_filter_sizes}",
-                                     "ngram_filter_sizes")
-        try:
-            self._activation = activation_function(conv_activation)
-        except ValueError as err:
-            raise ConfigurationError(str(err), "conv_activation") from None
+        self._activation = activation_function(conv_activation)
         self.embedding_dim = embedding_dim
         self.num_filters = num_filters
         self.ngram_filter_sizes = list(ngram_filter_sizes)

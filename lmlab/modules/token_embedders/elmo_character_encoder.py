@@ -1,12 +1,15 @@
 """`elmo_character_encoder`: ELMo's character CNN + highway + projection as a trainable token embedder."""
-from typing import List, Tuple
+from typing import Annotated, List, Literal, Tuple
 
 import torch
 
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.constraints import Length, NonNegativeInt, PositiveInt, Range
 from lmlab.modules.elmo.character_encoder import ElmoCharacterEncoder
 from lmlab.modules.elmo.character_ids import MAX_WORD_LENGTH
 from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
+
+FilterWidth = Annotated[int, Range(1, MAX_WORD_LENGTH)]
+"""A convolution width: at least 1 and at most the 50 characters ELMo keeps of a word."""
 
 
 @TokenEmbedder.register("elmo_character_encoder")
@@ -37,11 +40,10 @@ class ElmoCharacterEncoderTokenEmbedder(TokenEmbedder):
         indexer encodes as the boundary characters; so an exported model inserts exactly the same vectors.
     """
 
-    def __init__(self, filters: List[Tuple[int, int]], embedding_dim: int = 16, num_highway: int = 2,
-                 projection_dim: int = 512, activation: str = "relu") -> None:
+    def __init__(self, filters: Annotated[List[Tuple[FilterWidth, PositiveInt]], Length(1)],
+                 embedding_dim: PositiveInt = 16, num_highway: NonNegativeInt = 2,
+                 projection_dim: PositiveInt = 512, activation: Literal["relu", "tanh"] = "relu") -> None:
         super().__init__()
-        if not filters:
-            raise ConfigurationError("expected at least one [width, count] filter bank", "filters")
         self.character_encoder = ElmoCharacterEncoder(
             embedding_dim=embedding_dim, filters=[[int(width), int(count)] for width, count in filters],
             num_highway=num_highway, output_dim=projection_dim, activation=activation)

@@ -3,10 +3,11 @@ import gzip
 import io
 import logging
 import os
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
+from lmlab.common.constraints import NonNegativeInt, PositiveFloat, PositiveInt
 from lmlab.common.errors import ConfigurationError, InputError
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.token_embedders.token_embedder import TokenEmbedder, table_size
@@ -50,16 +51,15 @@ class Embedding(TokenEmbedder):
         set `pretrained_file` to null (the loaded weights replace the random ones).
     """
 
-    def __init__(self, embedding_dim: int, num_embeddings: Optional[int] = None, vocab_namespace: str = "tokens",
-                 padding_index: Optional[int] = 0, trainable: bool = True, sparse: bool = False,
-                 max_norm: Optional[float] = None, pretrained_file: Optional[str] = None,
-                 vocab: Optional[Vocabulary] = None) -> None:
+    def __init__(self, embedding_dim: PositiveInt, num_embeddings: Optional[PositiveInt] = None,
+                 vocab_namespace: str = "tokens", padding_index: Optional[NonNegativeInt] = 0,
+                 trainable: bool = True, sparse: bool = False, max_norm: Optional[PositiveFloat] = None,
+                 pretrained_file: Optional[str] = None, vocab: Optional[Vocabulary] = None) -> None:
         super().__init__()
         num_embeddings = table_size(num_embeddings, vocab, vocab_namespace)
-        if embedding_dim < 1 or num_embeddings < 1:
-            raise ConfigurationError(f"expected positive embedding_dim and num_embeddings, found {embedding_dim} and "
-                                     f"{num_embeddings}", "embedding_dim" if embedding_dim < 1 else "num_embeddings")
-        if padding_index is not None and not 0 <= padding_index < num_embeddings:
+        # run time: the table size may come from the vocabulary (num_embeddings null); `check_arguments`
+        # refuses the same when the config sets num_embeddings
+        if padding_index is not None and not padding_index < num_embeddings:
             raise ConfigurationError(f"expected an index in [0, {num_embeddings}), found {padding_index}",
                                      "padding_index")
         self.embedding_dim = embedding_dim
@@ -71,13 +71,20 @@ class Embedding(TokenEmbedder):
         self.weight = torch.nn.Parameter(torch.empty(num_embeddings, embedding_dim), requires_grad=trainable)
         self.reset_parameters()
         if pretrained_file is not None:
-            if vocab is None:
+            if vocab is None:  # run time: `vocab` is given by the caller (lmlab injects it), never configured
                 raise ConfigurationError("a pretrained_file needs a vocabulary to know which words to read",
                                          "pretrained_file")
             token_to_index = vocab.get_token_to_index_vocabulary(vocab_namespace)
             with torch.no_grad():
                 self.weight.copy_(read_pretrained_embeddings(pretrained_file, embedding_dim, token_to_index,
                                                              num_embeddings, padding_index))
+
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        size, padding = arguments.get("num_embeddings"), arguments.get("padding_index")
+        if size is not None and padding is not None and padding >= size:
+            raise ConfigurationError(f"expected an index in [0, {size}) (below num_embeddings), found {padding}",
+                                     "padding_index")
 
     def reset_parameters(self) -> None:
         """Xavier-uniform rows, as AllenNLP's `Embedding` (`xavier_uniform_rows_`); the padding row is zero.

@@ -31,6 +31,6 @@ def table_size(num_embeddings: Optional[int], vocab: Optional[Vocabulary], names
     `vocab`; a config error at "num_embeddings" when neither is known."""
     if num_embeddings is not None:
         return num_embeddings
-    if vocab is None:
+    if vocab is None:  # run time: `vocab` is given by the caller (lmlab injects it into configured embedders)
         raise ConfigurationError("set num_embeddings, or build the embedder with a vocabulary", "num_embeddings")
     return vocab.get_vocab_size(namespace)

@@ -90,9 +90,9 @@ def test_streaming_chunks_and_unknown_length(corpus):
 
 
 def test_bad_settings_are_config_errors(corpus, tmp_path):
-    with pytest.raises(ConfigurationError, match="set batch_size or max_tokens"):
+    with pytest.raises(ConfigurationError, match="at data_loader.batch_size: set batch_size or max_tokens"):
         _loader(corpus)
-    with pytest.raises(ConfigurationError, match="at data_loader.batch_size: must be positive, found 0"):
+    with pytest.raises(ConfigurationError, match=r"at data_loader.batch_size: expected a value in \[1, inf\), found 0"):
         _loader(corpus, batch_size=0)
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")
@@ -153,7 +153,8 @@ def test_batches_per_epoch_resumes_exactly_from_a_state_taken_mid_epoch(corpus, 
 
 
 def test_zero_batches_per_epoch_is_a_config_error(corpus):
-    with pytest.raises(ConfigurationError, match="at data_loader.batches_per_epoch: must be positive, found 0"):
+    with pytest.raises(ConfigurationError,
+                       match=r"at data_loader.batches_per_epoch: expected a value in \[1, inf\), found 0"):
         _loader(corpus, batch_size=2, batches_per_epoch=0)
 
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from lmlab.common import ConfigurationError, InputError, Params
+from lmlab.common.from_params import validate
 from lmlab.data import Batch, DatasetReader, MaskedLanguageModelingReader, Vocabulary
 
 LINES, WIDTH = 1000, 40
@@ -65,8 +66,10 @@ def test_proportions_are_configurable_and_validated(distinct_file, tmp_path):
         with pytest.raises(ConfigurationError) as info:
             DatasetReader.from_params(Params({"type": "masked_language_modeling", **config}, "dataset_reader"))
         assert info.value.problems[0][0] == f"dataset_reader.{location}", config
-    with pytest.raises(ConfigurationError, match="must be <= 1"):
-        MaskedLanguageModelingReader(replace_with_mask=0.8, replace_with_random=0.3)
+    with pytest.raises(ConfigurationError, match="at replace_with_random: replace_with_mask . replace_with_random "
+                                                 "must be <= 1"):
+        validate(DatasetReader, {"type": "masked_language_modeling", "replace_with_mask": 0.8,
+                                 "replace_with_random": 0.3})
 
 
 def test_every_read_gives_the_same_masks_and_a_line_depends_only_on_its_number(tmp_path):

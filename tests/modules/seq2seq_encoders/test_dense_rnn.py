@@ -150,7 +150,7 @@ def test_gru_unit_return_all_layers_and_config_errors():
     assert torch.equal(layers[:, ~mask], torch.zeros(L, int((~mask).sum()), H))
     with pytest.raises(ConfigurationError, match="unit"):
         _encoder(unit="rnn")
-    with pytest.raises(ConfigurationError, match="at num_layers: expected at least 1 layer"):
+    with pytest.raises(ConfigurationError, match=r"at num_layers: expected a value in \[1, inf\), found 0"):
         _encoder(num_layers=0)
     with pytest.raises(ConfigurationError, match="at dropout"):
         _encoder(dropout=1.0)

@@ -70,7 +70,7 @@ def test_zero_layer_dropout_trains_like_dense_rnn_and_bad_probability_is_a_confi
     ld.train(), dense.train()
     x, mask = torch.randn(2, 5, I), torch.ones(2, 5, dtype=torch.bool)
     assert torch.equal(ld(x, mask), dense(x, mask))
-    with pytest.raises(ConfigurationError, match="at layer_dropout: expected a probability in"):
+    with pytest.raises(ConfigurationError, match=r"at layer_dropout: expected a value in \[0, 1\), found 1.0"):
         Seq2SeqEncoder.from_params({"type": "ld_rnn", "input_size": I, "hidden_size": H, "layer_dropout": 1.0})
 
 

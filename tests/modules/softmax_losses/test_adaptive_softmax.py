@@ -46,8 +46,12 @@ def test_sizes_and_bad_configs_are_located():
     assert [tail[0].out_features for tail in loss.adaptive.tail] == [8, 4]
     assert loss.adaptive.head.out_features == 10 + 2  # the head words and one entry per tail cluster
     assert loss.requires_frequency_sorted_vocabulary
-    for cutoffs in ([], [30, 10], [10, 10], [0, 10], [10, 50]):
-        with pytest.raises(ConfigurationError, match=r"at cutoffs: expected distinct increasing ids in \[1, V - 1\]"):
+    for cutoffs, problem in (([], r"at cutoffs: expected at least 1 item"),
+                             ([30, 10], r"at cutoffs: expected strictly increasing values"),
+                             ([10, 10], r"at cutoffs: expected strictly increasing values"),
+                             ([0, 10], r"at cutoffs\[0\]: expected a value in \[1, inf\)"),
+                             ([10, 50], rf"at cutoffs: expected ids below the vocabulary size V = {V}")):
+        with pytest.raises(ConfigurationError, match=problem):
             _loss(cutoffs=cutoffs)
     with pytest.raises(ConfigurationError, match="at div_value: the last tail cluster's projection"):
         _loss(div_value=4.0, cutoffs=[10, 20, 30])  # 16 / 4^3 < 1
