@@ -18,7 +18,6 @@ from lmlab.common.constraints import NonNegativeFloat, NonNegativeInt, PositiveF
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.registrable import Registrable
 
-
 Factor = Annotated[float, Range(0.0, 1.0, low_open=True, high_open=True)]
 """A factor the rate is multiplied by when it decays: in (0, 1)."""
 
