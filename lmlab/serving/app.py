@@ -43,7 +43,7 @@ from lmlab.predictors.predictor import JsonDict, Predictor
 from lmlab.serving.batcher import MicroBatcher
 from lmlab.serving.generation import GenerateRequest, GenerationStreams
 from lmlab.serving.metrics import RequestTracking, ServerMetrics
-from lmlab.serving.requests import REQUEST, RequestError, error_text, invalid, read_json
+from lmlab.serving.requests import REQUEST, RequestError, error_text, invalid, parse_json, read_body
 from lmlab.version import VERSION
 
 logger = logging.getLogger(__name__)
@@ -81,13 +81,26 @@ class InternalError(Exception):
 
 VALIDATION_CHUNK = 16
 """Items of a /predict_batch validated per turn of the validation thread, so other requests' turns come between."""
+LARGE_BODY_BYTES = 65_536
+"""Bodies larger than this are validated on a thread of their own: tokenising a 1 MB sentence takes ~50 ms, which
+small requests should not wait for."""
+
+
+@dataclass
+class Body:
+    """A request's JSON `value` and whether its body was over `LARGE_BODY_BYTES`."""
+
+    value: Any
+    large: bool
 
 
 class PredictionService:
-    """The predictor behind the endpoints: `validate` on its own thread (tokenising a large body takes a while,
-    and the event loop must not wait for it), `predict_requests` through the micro-batcher on the model
-    thread, and for a language model the steps of generation (`streams`, streamed or not) on that thread
-    too. So a predictor's `validate` may run while its model works, and the model runs one call at a time.
+    """The predictor behind the endpoints: `validate` off the event loop (tokenising a large body takes a while,
+    and the event loop must not wait for it) on one thread for small bodies and another for large ones (so a
+    small request never waits for a 1 MB sentence to be tokenised), `predict_requests` through the
+    micro-batcher on the model thread, and for a language model the steps of generation (`streams`,
+    streamed or not) on that thread too. So a predictor's `validate` may run while its model works, and
+    two validations at once (validate must not change shared state); the model runs one call at a time.
     Each request is one owner of the micro-batcher's turns."""
 
     def __init__(self, predictor: Predictor, settings: ServerSettings, metrics: ServerMetrics) -> None:
@@ -99,6 +112,7 @@ class PredictionService:
                                          metrics.observe_generation_step, settings.max_batch_size) \
             if isinstance(predictor, LanguageModelPredictor) else None
         self._validation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmlab-validate")
+        self._large_validation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmlab-validate-large")
 
     def start(self) -> None:
         self.batcher.start()
@@ -110,15 +124,20 @@ class PredictionService:
             await self.streams.close()
         await self.batcher.close()
         self._validation.shutdown(wait=True)
+        self._large_validation.shutdown(wait=True)
 
-    async def predict(self, inputs: JsonDict, owner: Hashable) -> JsonDict:
+    async def predict(self, body: Body, owner: Hashable) -> JsonDict:
         """One input's output; an invalid input raises the predictor's `LmlabError`."""
-        request = await self.validate(inputs)
+        request = await self.validate(body)
         self.check_generation_budget([request])
         return await self._run(request, owner)
 
-    async def validate(self, inputs: JsonDict) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._validation, self.predictor.validate, inputs)
+    async def validate(self, body: Body) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._validator(body), self.predictor.validate,
+                                                                body.value)
+
+    def _validator(self, body: Body) -> ThreadPoolExecutor:
+        return self._large_validation if body.large else self._validation
 
     def check_generation_budget(self, requests: List[Any]) -> None:
         """A 422 when `requests` (one HTTP request's) may generate more than `max_generated_tokens` in all."""
@@ -127,13 +146,14 @@ class PredictionService:
             raise RequestError(422, f"{total} tokens to generate (max_tokens summed over the request) > "
                                     f"max_generated_tokens {self.settings.max_generated_tokens}")
 
-    async def predict_each(self, items: List[JsonDict], owner: Hashable) -> List[Union[JsonDict, Exception]]:
-        """Each item's output, or its validation error (`LmlabError`), or the exception that failed it inside
-        the model (or a bug in its validation): one item's failure is never another's."""
-        loop = asyncio.get_running_loop()
+    async def predict_each(self, body: Body, owner: Hashable) -> List[Union[JsonDict, Exception]]:
+        """Each item's output (of the list `body.value`), or its validation error (`LmlabError`), or the
+        exception that failed it inside the model (or a bug in its validation): one item's failure is never
+        another's."""
+        loop, items = asyncio.get_running_loop(), body.value
         validated: List[Any] = []
         for start in range(0, len(items), VALIDATION_CHUNK):
-            validated += await loop.run_in_executor(self._validation, self._validate_each,
+            validated += await loop.run_in_executor(self._validator(body), self._validate_each,
                                                     items[start:start + VALIDATION_CHUNK])
         self.check_generation_budget([request for request in validated if not isinstance(request, Exception)])
         results = await asyncio.gather(*(self._answer(request, owner) for request in validated),
@@ -151,20 +171,15 @@ class PredictionService:
         through the micro-batcher meanwhile); anything else is a micro-batch item."""
         if self.streams is None or not isinstance(request, LanguageModelRequest) or not request.generate:
             return await self.batcher.submit(request, owner)
-        collecting = asyncio.ensure_future(self._collect(self.streams.open(request)))
+        generating = asyncio.ensure_future(self.streams.complete(request))
         try:
             output: JsonDict = {"tokens": request.tokens}
             if request.score or request.next_token:
                 output = await self.batcher.submit(dataclasses.replace(request, generate=None), owner)
-            tokens = await collecting
+            tokens = await generating
         finally:
-            collecting.cancel()  # nothing when it has finished; else takes the continuation out of the batch
+            generating.cancel()  # nothing when it has finished; else takes the continuation out of the batch
         return {**output, "generated": {"tokens": tokens, "text": " ".join(tokens)}}
-
-    @staticmethod
-    async def _collect(tokens: AsyncGenerator[str, None]) -> List[str]:
-        async with contextlib.aclosing(tokens):
-            return [token async for token in tokens]
 
     def _validate_each(self, items: List[JsonDict]) -> List[Any]:
         validated: List[Any] = []
@@ -195,8 +210,9 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
     app = FastAPI(title="lmlab", version=VERSION, lifespan=lifespan,
                   description=f"lmlab serving a {info['predictor']} predictor")
 
-    async def body_of(request: Request) -> Any:
-        return await read_json(request.stream(), request.headers.get("content-length"), settings.max_body_bytes)
+    async def body_of(request: Request) -> Body:
+        raw = await read_body(request.stream(), request.headers.get("content-length"), settings.max_body_bytes)
+        return Body(parse_json(raw), len(raw) > LARGE_BODY_BYTES)
 
     async def guarded(request: Request, work: Awaitable[T]) -> T:
         """`work`'s result; a predictor's input error becomes a 422, any other failure a 500 with the request id."""
@@ -247,7 +263,8 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
     async def predict_batch(request: Request) -> Response:
         """A list of predictor inputs -> a list of outputs, in order; an invalid item gets {"error"}, an item
         that fails inside the model {"error": "internal error (request id ...)"}."""
-        items = await body_of(request)
+        body = await body_of(request)
+        items = body.value
         if not isinstance(items, list):
             raise RequestError(422, f"expected a JSON list, found {type(items).__name__}")
         if not items:
@@ -255,7 +272,7 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
         if len(items) > settings.max_items_per_request:
             raise RequestError(413, f"{len(items)} items > max_items_per_request {settings.max_items_per_request}")
         request_id = request.state.request_id
-        outputs = await guarded(request, service.predict_each(items, request_id))
+        outputs = await guarded(request, service.predict_each(body, request_id))
         parts = [_item_json(output, f"{REQUEST}[{i}]", request_id) for i, output in enumerate(outputs)]
         return Response(b"[" + b",".join(parts) + b"]", media_type="application/json")
 
@@ -263,13 +280,14 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
                                                      "stream": True}))
     async def generate(request: Request) -> Response:
         """A continuation of "sentence"; generate options at the top level; "stream": true for server-sent events."""
-        wanted = GenerateRequest.from_json(await body_of(request))
+        body = await body_of(request)
+        wanted = GenerateRequest.from_json(body.value)
+        inputs = Body(wanted.predictor_input(), body.large)
         if not wanted.stream:
-            return answer(request, await guarded(request, service.predict(wanted.predictor_input(),
-                                                                          request.state.request_id)))
+            return answer(request, await guarded(request, service.predict(inputs, request.state.request_id)))
         if service.streams is None:
             raise RequestError(422, f"the {info['predictor']} predictor does not generate text")
-        validated = await guarded(request, service.validate(wanted.predictor_input()))  # errors before the stream
+        validated = await guarded(request, service.validate(inputs))  # errors before the stream
         service.check_generation_budget([validated])
         # joins the running batch now, before the response starts, so its first token comes with the next step
         tokens = service.streams.open(validated)

@@ -65,6 +65,8 @@ class _Stream:
     row: Optional[int] = None  # its row in the running batch, once it has joined
     finished: bool = False  # its last item is queued
     left: bool = False  # its reader stopped before the end: take it out of the batch
+    whole: bool = False  # delivered once at the end: tokens go to `made`, the queue gets only the last item
+    made: List[str] = field(default_factory=list)
 
 
 class GenerationStreams:
@@ -78,7 +80,8 @@ class GenerationStreams:
     Contract
         `start()` inside the running event loop, `close()` at the end. `open(request)` puts a validated
         request with generate options in the queue to join the batch at once and returns its tokens as
-        they are made; leaving the iterator early takes the request out of the batch. A failure inside
+        they are made; leaving the iterator early takes the request out of the batch. `complete(request)`
+        joins the same way and returns the whole continuation when it ends. A failure inside
         the model fails only the streams it belongs to: a batch whose step raises is stepped again in
         halves, down to single rows (a step that raises changes nothing), and the rows that fail alone get
         the error; joining prompts are bisected the same way.
@@ -109,13 +112,34 @@ class GenerationStreams:
             await asyncio.gather(self._worker, return_exceptions=True)
 
     def open(self, request: LanguageModelRequest) -> AsyncGenerator[str, None]:
+        return self._tokens(self._join_soon(_Stream(request)))
+
+    async def complete(self, request: LanguageModelRequest) -> List[str]:
+        """The whole continuation of `request`, made in the running batch and delivered once at its end (no
+        wake-up of the event loop per token); cancelling the wait takes it out of the batch."""
+        stream = self._join_soon(_Stream(request, whole=True))
+        try:
+            last = await stream.queue.get()
+        finally:
+            self._leave(stream)
+        if isinstance(last, BaseException):
+            raise last
+        return stream.made
+
+    def _join_soon(self, stream: _Stream) -> _Stream:
         if self._wake is None:
-            raise RuntimeError("GenerationStreams.open before start()")
-        stream = _Stream(request)
+            raise RuntimeError("GenerationStreams used before start()")
         with self._lock:
             self._joining.append(stream)
         self._wake.set()
-        return self._tokens(stream)
+        return stream
+
+    def _leave(self, stream: _Stream) -> None:
+        """Take `stream` out of the batch at the next step, unless it has finished."""
+        if not stream.finished:
+            stream.left = True
+            assert self._wake is not None
+            self._wake.set()
 
     async def _tokens(self, stream: _Stream) -> AsyncGenerator[str, None]:
         try:
@@ -127,10 +151,7 @@ class GenerationStreams:
                     raise item
                 yield item
         finally:
-            if not stream.finished:
-                stream.left = True
-                assert self._wake is not None
-                self._wake.set()
+            self._leave(stream)
 
     async def _work(self) -> None:
         assert self._wake is not None
@@ -153,6 +174,9 @@ class GenerationStreams:
             for stream, item in deliveries:
                 if item is _FINISHED or isinstance(item, BaseException):
                     stream.finished = True
+                elif stream.whole:
+                    stream.made.append(item)
+                    continue
                 stream.queue.put_nowait(item)
             if self._streams or self._joining:
                 self._wake.set()

@@ -38,8 +38,8 @@ def _messages(err: LmlabError) -> str:
     return "; ".join(message for _, message in err.problems)
 
 
-async def read_json(chunks: AsyncIterator[bytes], content_length: Optional[str], max_bytes: int) -> Any:
-    """The JSON value of a body arriving as `chunks`, read no further than `max_bytes`."""
+async def read_body(chunks: AsyncIterator[bytes], content_length: Optional[str], max_bytes: int) -> bytes:
+    """The bytes of a body arriving as `chunks`, read no further than `max_bytes` (413 beyond them)."""
     if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
         raise RequestError(413, f"body larger than {max_bytes} bytes")
     body = bytearray()
@@ -47,7 +47,7 @@ async def read_json(chunks: AsyncIterator[bytes], content_length: Optional[str],
         body.extend(chunk)
         if len(body) > max_bytes:
             raise RequestError(413, f"body larger than {max_bytes} bytes")
-    return parse_json(bytes(body))
+    return bytes(body)
 
 
 def parse_json(raw: bytes) -> Any:
