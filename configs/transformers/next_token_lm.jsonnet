@@ -13,7 +13,9 @@ local end_token = std.native("extVarOr")("HF_END_TOKEN", "<|endoftext|>");
   dataset_reader: {
     type: "simple_language_modeling",
     tokenizer: {type: "pretrained_transformer", model_name: model},
-    token_indexers: {tokens: {type: "pretrained_transformer", model_name: model, namespace: namespace}},
+    // word_starts: the model also reports perplexity per whitespace word ("word_perplexity")
+    token_indexers: {tokens: {type: "pretrained_transformer", model_name: model, namespace: namespace,
+                              word_starts: true}},
     // choosing the model's end-of-text token ends a continuation (as transformers' generate stops at EOS)
     end_tokens: [end_token],
   },

@@ -7,7 +7,7 @@ the extra. `model_name` is a local folder written by `save_pretrained` (always w
 """
 import functools
 from types import ModuleType
-from typing import Any, List
+from typing import Any, List, Tuple
 
 from lmlab.common.errors import ConfigurationError
 
@@ -74,3 +74,14 @@ def vocabulary_tokens(model_name: str) -> List[str]:
                                      "each once", "model_name")
         tokens[index] = token
     return tokens
+
+
+@functools.lru_cache(maxsize=16)
+def word_start_flags(model_name: str) -> Tuple[bool, ...]:
+    """Per id (in id order): True when the token starts a whitespace word of the text it comes from (the
+    tokenizer writes a space before it after another token: "Ġcat", "▁cat", "cat" of WordPiece, not "##s" or
+    "at"), and for the tokenizer's special tokens (each is a word of its own, as an end-of-text token is)."""
+    tokenizer = load_tokenizer(model_name)
+    specials = set(tokenizer.all_special_tokens)
+    return tuple(token in specials or tokenizer.convert_tokens_to_string(["a", token]).startswith("a ")
+                 for token in vocabulary_tokens(model_name))

@@ -53,7 +53,8 @@ class LanguageModel(Model):
                                           `projection_dim`.
         initializer, regularizer          optional, by parameter-name regex.
     Inputs
-        source: text field tensors, must include a "tokens" single-id indexer (the targets);
+        source: text field tensors, must include a "tokens" indexer of one id per token (the targets:
+        "single_id", or "pretrained_transformer" whose "mask" tells padding, its id 0 being a word);
         forward_targets: optional text field, explicit next-token targets (contiguous readers); without
         it the target at t is source[t + 1] and the last position has none.
     Outputs (dict)
@@ -62,6 +63,10 @@ class LanguageModel(Model):
         lm_embeddings: (B, T, H) top layer, no dropout (a list of (B, T, H) per layer if the contextualizer
         returns all layers); noncontextual_token_embeddings: (B, T, D); mask: (B, T) bool.
         Losses are absent (None) after `delete_softmax()`. Padding never counts in a loss.
+    Metrics
+        perplexity per target token; with a "tokens" indexer that gives "word_starts" (sub-word pieces),
+        also word_perplexity: exp(forward NLL / the targets that start a whitespace word), comparable with
+        a word-level LM's.
     """
 
     default_predictor = "language_model"
@@ -125,6 +130,8 @@ class LanguageModel(Model):
             except ValueError as err:
                 raise ConfigurationError(str(err), "tie_embeddings") from err
         self._perplexity = Perplexity()
+        self._word_perplexity = Perplexity()
+        self._counts_words = False  # a batch has had word starts (sub-word pieces): report word_perplexity
         self._forward_perplexity = Perplexity()
         self._backward_perplexity = Perplexity()
         if initializer is not None:
@@ -194,13 +201,22 @@ class LanguageModel(Model):
         token_ids = get_token_ids(source)  # (B, T)
         if forward_targets is not None:
             next_ids = get_token_ids(forward_targets)  # (B, T)
+            has_target = get_text_field_mask(forward_targets) & mask  # (B, T)
         else:
             next_ids = torch.nn.functional.pad(token_ids[:, 1:], (0, 1))  # (B, T): target of t is t+1
+            has_target = torch.nn.functional.pad(mask[:, 1:], (0, 1))  # (B, T): t + 1 is a token
         next_ids = next_ids * mask  # padding positions never have a target
         dropped = self._dropout(top)  # (B, T, H)
         forward_half = dropped[..., :self._forward_dim]
-        forward_nll, forward_count = self._summed_nll(softmax, forward_half, next_ids)
+        # the mask, not the id, tells a real target: a pretrained model's id 0 is a word (GPT-2's "!")
+        forward_nll, forward_count = self._summed_nll(softmax, forward_half, next_ids, has_target)
         self._forward_perplexity(forward_nll, forward_count)
+        word_starts = (forward_targets if forward_targets is not None else source).get("tokens", {}).get("word_starts")
+        if word_starts is not None:  # sub-word pieces: also per whitespace word (the indexer's `word_starts`)
+            if forward_targets is None:
+                word_starts = torch.nn.functional.pad(word_starts[:, 1:], (0, 1))  # (B, T): of each target
+            self._word_perplexity(forward_nll, (word_starts.bool() & has_target).sum())
+            self._counts_words = True
         output["forward_loss"] = forward_nll / forward_count.clamp(min=1)
         output["loss"] = output["forward_loss"]
         total_nll, total_count = forward_nll, forward_count
@@ -223,10 +239,11 @@ class LanguageModel(Model):
         embeddings = self._text_field_embedder(source)  # (B, T, D)
         return embeddings, self._contextualizer(embeddings, mask), mask
 
-    def _summed_nll(self, softmax: SoftmaxLoss, embeddings: torch.Tensor,
-                    targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Summed NLL over positions with a real target (id > 0); returns (sum, count)."""
-        target_mask = targets > 0  # (B, T)
+    def _summed_nll(self, softmax: SoftmaxLoss, embeddings: torch.Tensor, targets: torch.Tensor,
+                    target_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Summed NLL over positions with a real target (`target_mask` (B, T), default id > 0); returns
+        (sum, count)."""
+        target_mask = targets > 0 if target_mask is None else target_mask  # (B, T)
         selected = self._project(embeddings[target_mask])  # (N, P or H): only rows with a target
         return softmax(selected, targets[target_mask]), target_mask.sum()
 
@@ -289,6 +306,8 @@ class LanguageModel(Model):
     @overrides
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = {"perplexity": self._perplexity.get_metric(reset)}
+        if self._counts_words:
+            metrics["word_perplexity"] = self._word_perplexity.get_metric(reset)
         if self._bidirectional:
             metrics["forward_perplexity"] = self._forward_perplexity.get_metric(reset)
             metrics["backward_perplexity"] = self._backward_perplexity.get_metric(reset)

@@ -1,4 +1,6 @@
 """`pretrained_transformer_embedding`: a pretrained model's input embedding table."""
+from typing import Optional
+
 import torch
 
 from lmlab.modules.pretrained_transformers import load_model
@@ -19,7 +21,8 @@ class PretrainedTransformerEmbedding(TokenEmbedder):
         train_parameters: bool = True   false freezes the table.
         load_weights: bool = True   false: random weights (archives set it; theirs come from the archive).
     Inputs
-        token_ids: (B, T) long;  mask: (B, T) 0/1, True = token.
+        token_ids: (B, T) long;  mask: (B, T) 0/1, True = token;  word_starts: the indexer's (B, T) flags,
+        when it gives them (for the language model's word perplexity; not read here).
     Outputs
         (B, T, H) float; zeros where mask is False.
     Attributes
@@ -41,7 +44,8 @@ class PretrainedTransformerEmbedding(TokenEmbedder):
     def get_output_dim(self) -> int:
         return int(self.embeddings.weight.shape[1])
 
-    def forward(self, token_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, token_ids: torch.Tensor, mask: torch.Tensor,
+                word_starts: Optional[torch.Tensor] = None) -> torch.Tensor:
         embedded = self.embeddings(token_ids)  # (B, T, H)
         return embedded * mask.unsqueeze(-1).to(embedded.dtype)
 
