@@ -40,7 +40,7 @@ CudaDevice = Annotated[int, Range(-1)]
 
 @Trainer.register("gradient_descent")
 class GradientDescentTrainer(Trainer):
-    """Mini-batch training with per-epoch validation, early stopping and checkpoints.
+    """Mini-batch training with validation (per epoch, or every N batches), early stopping and checkpoints.
 
     Registered as a `Trainer` with name "gradient_descent" (the default).
 
@@ -49,7 +49,17 @@ class GradientDescentTrainer(Trainer):
         optimizer: Lazy[Optimizer] = adam      built with the model's named parameters.
         learning_rate_scheduler: Lazy[LearningRateScheduler] = None
         num_epochs: int = 20             0: no training; the model is archived as built (a pretrained one).
-        patience: int = None             stop after this many epochs without improvement.
+        patience: int = None             stop after this many validations in a row without improvement (one
+                                         per epoch, or per `validate_every_n_batches`).
+        validate_every_n_batches: int = None
+                                         also validate after every N batches of an epoch (N, 2N, ... of its
+                                         batches; counted from the epoch's start, so it composes with the data
+                                         loader's `batches_per_epoch`). Each such validation is scored like an
+                                         epoch's: it may write `best.th`, counts for `patience` (training stops
+                                         there when it runs out) and steps the scheduler's `step_validation`
+                                         (a plateau schedule). Every epoch still ends with a validation, unless
+                                         its last batch was just validated. Needs validation data; a multiple
+                                         of num_gradient_accumulation_steps.
         validation_metric: str = "-loss" "+name" to maximise, "-name" to minimise a validation metric.
         grad_norm: float = None          scale all gradients so that their total 2-norm is at most this.
         grad_clipping: float = None      clamp every gradient value to [-v, v] (before `grad_norm`).
@@ -70,14 +80,19 @@ class GradientDescentTrainer(Trainer):
         progress_bar: bool = True        tqdm bar with loss, perplexity and tokens/s (on a terminal).
         callbacks: List[TrainerCallback] = None
     Outputs
-        `train()` returns metrics: best_epoch, best_validation_*, training_*, validation_*, epoch, timing.
-        Writes `metrics_epoch_{E}.json`, `metrics.json`, `best.th` (weights of the best epoch) and
-        checkpoints to `serialization_dir`.
+        `train()` returns metrics: best_epoch and best_batch (where the best validation was: the epoch, and
+        the batches of it done then), best_validation_*, training_* (of the last finished epoch),
+        validation_* (of the latest validation), epoch and batch (where that was), timing.
+        Writes `metrics_epoch_{E}.json` (at the end of epoch E), `metrics.json` (after every validation),
+        `best.th` (the weights at the best validation) and checkpoints to `serialization_dir`.
     Notes
         A checkpoint holds the model, optimizer, scheduler (and gradient scaler), the running training
         loss, and for every process its data loader's position, model metrics, model buffers (carried
         states) and RNG states: `resume()` on any device, with the same number of processes, continues
-        exactly, and the epoch's training metrics still cover all of its batches.
+        exactly, and the epoch's training metrics still cover all of its batches. A validation inside an
+        epoch leaves the training state as it found it (carried states, model metrics) and its time is not
+        counted as training time; its outcome (best score, patience, scheduler) is in the next checkpoint,
+        and a run resumed from before it repeats it identically.
 
         Distributed (inside `distributed.process_group_from_environment()`): the model is wrapped in
         DistributedDataParallel (gradients averaged over processes at every step; between the batches of
@@ -95,7 +110,7 @@ class GradientDescentTrainer(Trainer):
                  validation_data_loader: Optional[DataLoader] = None, optimizer: Optional[Lazy[Optimizer]] = None,
                  learning_rate_scheduler: Optional[Lazy[LearningRateScheduler]] = None,
                  num_epochs: NonNegativeInt = 20, patience: Optional[PositiveInt] = None,
-                 validation_metric: ValidationMetric = "-loss",
+                 validate_every_n_batches: Optional[PositiveInt] = None, validation_metric: ValidationMetric = "-loss",
                  grad_norm: Optional[PositiveFloat] = None, grad_clipping: Optional[PositiveFloat] = None,
                  num_gradient_accumulation_steps: PositiveInt = 1,
                  checkpoint_every_n_batches: Optional[PositiveInt] = None,
@@ -103,6 +118,8 @@ class GradientDescentTrainer(Trainer):
                  use_amp: bool = False, amp_dtype: Literal["bfloat16", "float16"] = "bfloat16",
                  find_unused_parameters: bool = False, log_every_n_batches: PositiveInt = 10,
                  progress_bar: bool = True, callbacks: Optional[List[TrainerCallback]] = None) -> None:
+        if validate_every_n_batches is not None and validation_data_loader is None:  # run time: the data given
+            raise ConfigurationError("needs validation data (validation_data_path)", "validate_every_n_batches")
         self.device = distributed.process_device(cuda_device)
         if use_amp and amp_dtype == "float16" and self.device.type != "cuda":  # run time: the device found
             raise ConfigurationError("float16 autocast needs a GPU (and a gradient scaler); use bfloat16 on the "
@@ -115,6 +132,7 @@ class GradientDescentTrainer(Trainer):
         self.grad_norm, self.grad_clipping = grad_norm, grad_clipping
         self.accumulation = num_gradient_accumulation_steps
         self.checkpoint_every = checkpoint_every_n_batches
+        self.validate_every = validate_every_n_batches
         self.checkpointer = Checkpointer(serialization_dir, keep=num_checkpoints_to_keep)
         self.amp_dtype: Optional[torch.dtype] = _AMP_DTYPES[amp_dtype] if use_amp else None
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none
@@ -141,17 +159,20 @@ class GradientDescentTrainer(Trainer):
         self.epoch, self.batches_done, self.total_batches = 0, 0, 0
         self.best_score: Optional[float] = None
         self.best_epoch: Optional[int] = None
-        self.epochs_without_improvement = 0
+        self.best_batch: Optional[int] = None  # batches of `best_epoch` done at its best validation
+        self.epochs_without_improvement = 0  # validations in a row without improvement (see `patience`)
         self.epoch_totals: Dict[str, float] = {}
         self.metrics: Dict[str, Any] = {}
         self._grad_norm: Optional[torch.Tensor] = None  # of the last step measured (on device: no sync)
 
     @classmethod
     def check_arguments(cls, arguments: Dict[str, Any]) -> None:
-        every, steps = arguments.get("checkpoint_every_n_batches"), arguments.get("num_gradient_accumulation_steps", 1)
-        if every is not None and every % steps:
-            raise ConfigurationError(f"must be a multiple of num_gradient_accumulation_steps ({steps}), found {every}",
-                                     "checkpoint_every_n_batches")
+        steps = arguments.get("num_gradient_accumulation_steps", 1)
+        for name in ("checkpoint_every_n_batches", "validate_every_n_batches"):
+            every = arguments.get(name)
+            if every is not None and every % steps:
+                raise ConfigurationError(f"must be a multiple of num_gradient_accumulation_steps ({steps}), found "
+                                         f"{every}", name)
 
     def _data_parallel(self, find_unused_parameters: bool) -> torch.nn.parallel.DistributedDataParallel:
         """The model in DistributedDataParallel. Parameters with sparse gradients are left out of it (DDP
@@ -182,10 +203,12 @@ class GradientDescentTrainer(Trainer):
         start_time = time.perf_counter()
         while self.epoch < self.num_epochs:
             epoch = self.epoch
-            train_metrics = self._train_epoch(epoch)
-            validation_metrics = self._validate(self.validation_data_loader) \
-                if self.validation_data_loader is not None else {}
-            stop = self._end_epoch(epoch, train_metrics, validation_metrics, time.perf_counter() - start_time)
+            train_metrics = self._train_epoch(epoch)  # ends early when patience ran out at a validation in it
+            if not self._just_validated():
+                validation = self._validate(self.validation_data_loader) \
+                    if self.validation_data_loader is not None else {}
+                self._score(epoch, validation if validation else train_metrics, validated=bool(validation))
+            stop = self._end_epoch(epoch, train_metrics, time.perf_counter() - start_time)
             if stop:
                 logger.info("early stopping after epoch %d", epoch)
                 break
@@ -234,6 +257,12 @@ class GradientDescentTrainer(Trainer):
                 window = self._fold(loss_sum, tokens, batches, last_fold)
                 last_fold, batches = window["until"], 0
                 self._log(epoch, total, bar, window)
+            if self._just_validated() and self.validation_data_loader is not None:
+                last_fold, batches = self._fold(loss_sum, tokens, batches, last_fold)["until"], 0
+                self._validate_within_epoch(epoch, self.validation_data_loader)
+                last_fold = time.perf_counter()  # validation time is not training time
+                if self._patience_exhausted():
+                    break
             if self.checkpoint_every and self.batches_done % self.checkpoint_every == 0:
                 last_fold, batches = self._fold(loss_sum, tokens, batches, last_fold)["until"], 0
                 self._save_checkpoint()
@@ -313,41 +342,74 @@ class GradientDescentTrainer(Trainer):
         self.model.train()
         return metrics
 
-    def _end_epoch(self, epoch: int, train: Dict[str, float], validation: Dict[str, float], elapsed: float) -> bool:
-        metrics: Dict[str, Any] = {"epoch": epoch, "training_duration_seconds": elapsed}
-        metrics.update({f"training_{k}": v for k, v in train.items()})
-        metrics.update({f"validation_{k}": v for k, v in validation.items()})
-        source = validation if validation else train
+    def _just_validated(self) -> bool:
+        """Whether the batches done so far in this epoch end on a validation of `validate_every_n_batches`."""
+        return self.validate_every is not None and self.batches_done > 0 \
+            and self.batches_done % self.validate_every == 0
+
+    def _patience_exhausted(self) -> bool:
+        return self.patience is not None and self.epochs_without_improvement >= self.patience
+
+    def _validate_within_epoch(self, epoch: int, data_loader: DataLoader) -> None:
+        """Validate and score after `batches_done` batches of `epoch`, leaving the training state as it was:
+        the carried states (validation resets them) and the model's running training metrics."""
+        buffers, training_metrics = self._buffers(), self.model.metric_state()
+        validation = self._validate(data_loader)
+        self.model.load_state_dict(buffers, strict=False)
+        self.model.load_metric_state(training_metrics)
+        self._score(epoch, validation, validated=True)
+        self.metrics.update({"epoch": epoch, "batch": self.batches_done})
+        if distributed.is_main_process():
+            logger.info("epoch %d batch %d validated: %s (best: epoch %s batch %s)", epoch, self.batches_done,
+                        " ".join(f"{k}={v:.4f}" for k, v in validation.items()), self.best_epoch, self.best_batch)
+            self._write_metrics("metrics.json")
+
+    def _score(self, epoch: int, source: Dict[str, float], validated: bool) -> None:
+        """Score the metrics of a validation (`validated`), or of an epoch's training when there is no
+        validation data: the best score and `best.th`, patience, the scheduler's `step_validation`, and the
+        validation_* and best_* entries of the run's metrics."""
         if self._metric_name not in source:
             raise ConfigurationError(f'validation metric "{self._metric_name}" is not among the metrics '
                                      f"({', '.join(sorted(source))})", "trainer.validation_metric")
-        # taken once (rank 0's figure), so that every process makes the same patience and best-epoch decisions
+        # taken once (rank 0's figure), so that every process makes the same patience and best decisions
         score = distributed.broadcast_from_main(self._metric_sign * source[self._metric_name])
         if self.best_score is None or score > self.best_score:
-            self.best_score, self.best_epoch, self.epochs_without_improvement = score, epoch, 0
+            self.best_score, self.best_epoch, self.best_batch = score, epoch, self.batches_done
+            self.epochs_without_improvement = 0
             if distributed.is_main_process():
                 with atomic_write(self.serialization_dir / "best.th", "wb") as stream:
                     torch.save(self.model.state_dict(), stream)
+            prefix = "best_validation" if validated else "best_training"
+            self.metrics.update({f"{prefix}_{k}": v for k, v in source.items()})
         else:
             self.epochs_without_improvement += 1
-        metrics["best_epoch"] = self.best_epoch
-        if self.best_epoch == epoch:
-            self.metrics.update({f"best_validation_{k}" if validation else f"best_training_{k}": v
-                                 for k, v in source.items()})
+        if validated:
+            self.metrics.update({f"validation_{k}": v for k, v in source.items()})
+        self.metrics.update({"best_epoch": self.best_epoch, "best_batch": self.best_batch})
+        if self.scheduler is not None:
+            self.scheduler.step_validation(score)
+
+    def _end_epoch(self, epoch: int, train: Dict[str, float], elapsed: float) -> bool:
+        """Record the finished epoch (its last validation already scored), checkpoint, and say whether to stop."""
+        metrics: Dict[str, Any] = {"epoch": epoch, "batch": self.batches_done, "training_duration_seconds": elapsed}
+        metrics.update({f"training_{k}": v for k, v in train.items()})
         self.metrics.update(metrics)
         if distributed.is_main_process():
             logger.info("epoch %d done: %s", epoch, " ".join(
-                f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float) and "duration" not in k))
-            for name in (f"metrics_epoch_{epoch}.json", "metrics.json"):
-                with atomic_write(self.serialization_dir / name) as stream:
-                    json.dump(self.metrics, stream, indent=2)
+                f"{k}={v:.4f}" for k, v in self.metrics.items() if isinstance(v, float) and "duration" not in k))
+            self._write_metrics(f"metrics_epoch_{epoch}.json", "metrics.json")
         if self.scheduler is not None:
-            self.scheduler.step_epoch(score)
+            self.scheduler.step_epoch()
         for callback in self.callbacks:
             callback.on_epoch(self, self.metrics, epoch)
         self.epoch, self.batches_done = epoch + 1, 0
         self._save_checkpoint()
-        return self.patience is not None and self.epochs_without_improvement >= self.patience
+        return self._patience_exhausted()
+
+    def _write_metrics(self, *names: str) -> None:
+        for name in names:
+            with atomic_write(self.serialization_dir / name) as stream:
+                json.dump(self.metrics, stream, indent=2)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
@@ -360,7 +422,7 @@ class GradientDescentTrainer(Trainer):
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "trainer": {"epoch": self.epoch, "batches_done": self.batches_done, "total_batches": self.total_batches,
-                        "best_score": self.best_score, "best_epoch": self.best_epoch,
+                        "best_score": self.best_score, "best_epoch": self.best_epoch, "best_batch": self.best_batch,
                         "epochs_without_improvement": self.epochs_without_improvement,
                         "epoch_totals": dict(self.epoch_totals), "metrics": json.dumps(self.metrics)},
             # one entry per process, by rank
@@ -370,11 +432,14 @@ class GradientDescentTrainer(Trainer):
 
     def _process_state(self) -> Dict[str, Any]:
         """What differs between processes: data position, metrics, buffers (carried states), RNGs."""
-        parameters = {name for name, _ in self.model.named_parameters(remove_duplicate=False)}
-        buffers = {name: value for name, value in self.model.state_dict().items() if name not in parameters}
         state = {"data_loader": self.data_loader.state_dict(), "model_metrics": self.model.metric_state(),
-                 "model_buffers": buffers, "rng": rng_state()}
+                 "model_buffers": self._buffers(), "rng": rng_state()}
         return map_tensors(state, lambda tensor: tensor.detach().cpu()) if distributed.is_distributed() else state
+
+    def _buffers(self) -> Dict[str, Any]:
+        """The model's `state_dict` entries that are not parameters: buffers and carried states."""
+        parameters = {name for name, _ in self.model.named_parameters(remove_duplicate=False)}
+        return {name: value for name, value in self.model.state_dict().items() if name not in parameters}
 
     def resume(self) -> bool:
         latest = self.checkpointer.latest()
@@ -396,7 +461,8 @@ class GradientDescentTrainer(Trainer):
         trainer = state["trainer"]
         self.epoch, self.batches_done, self.total_batches = trainer["epoch"], trainer["batches_done"], \
             trainer["total_batches"]
-        self.best_score, self.best_epoch = trainer["best_score"], trainer["best_epoch"]
+        self.best_score, self.best_epoch, self.best_batch = trainer["best_score"], trainer["best_epoch"], \
+            trainer["best_batch"]
         self.epochs_without_improvement = trainer["epochs_without_improvement"]
         self.epoch_totals = dict(trainer["epoch_totals"])
         self.metrics = json.loads(trainer["metrics"])

@@ -5,9 +5,11 @@ steps per epoch; None when the training data loader does not know its length, e.
 `batches_per_epoch`). A scheduler that needs the total number of steps takes it from those two, or from
 its own `total_steps` in the config; with neither it is a config error, never a silent zero.
 
-Contract: `step_batch()` after every optimizer step, `step_epoch(validation_metric)` after each epoch
-(`validation_metric` is the value to maximise or minimise per the trainer's `validation_metric`),
-`state_dict()` / `load_state_dict()` for checkpoints.
+Contract: `step_batch()` after every optimizer step; `step_validation(validation_metric)` after each
+validation (once per epoch, or every `trainer.validate_every_n_batches`; `validation_metric` is oriented so
+that larger is better, and is the epoch's training figure when there is no validation data); `step_epoch()`
+after each epoch, after that epoch's last `step_validation`; `state_dict()` / `load_state_dict()` for
+checkpoints.
 """
 import math
 from typing import Annotated, Any, Dict, Optional
@@ -35,7 +37,10 @@ class LearningRateScheduler(Registrable):
     def step_batch(self) -> None:
         pass
 
-    def step_epoch(self, validation_metric: Optional[float] = None) -> None:
+    def step_validation(self, validation_metric: float) -> None:
+        pass
+
+    def step_epoch(self) -> None:
         pass
 
     def state_dict(self) -> Dict[str, Any]:
@@ -52,13 +57,13 @@ class StepLearningRateScheduler(LearningRateScheduler):
     def __init__(self, optimizer: torch.optim.Optimizer, step_size: PositiveInt, gamma: PositiveFloat = 0.1) -> None:
         super().__init__(torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma))
 
-    def step_epoch(self, validation_metric: Optional[float] = None) -> None:
+    def step_epoch(self) -> None:
         self.scheduler.step()
 
 
 @LearningRateScheduler.register("reduce_on_plateau")
 class ReduceOnPlateauLearningRateScheduler(LearningRateScheduler):
-    """Multiply the lr by `factor` when the validation metric stops improving for `patience` epochs.
+    """Multiply the lr by `factor` when the validation metric stops improving for `patience` validations.
 
     Inputs: optimizer; the trainer passes the metric oriented so that larger is better.
     Outputs: none.
@@ -71,9 +76,8 @@ class ReduceOnPlateauLearningRateScheduler(LearningRateScheduler):
         super().__init__(torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=factor,
                                                                     patience=patience, min_lr=min_lr))
 
-    def step_epoch(self, validation_metric: Optional[float] = None) -> None:
-        if validation_metric is not None:
-            self.scheduler.step(validation_metric)
+    def step_validation(self, validation_metric: float) -> None:
+        self.scheduler.step(validation_metric)
 
 
 @LearningRateScheduler.register("inverse_time")
@@ -106,12 +110,19 @@ class LinearWithWarmupLearningRateScheduler(LearningRateScheduler):
                                    `num_epochs` x `num_steps_per_epoch` (required when that is unknown).
         warmup_steps: int = 0
         cosine: bool = False       cosine instead of linear decay.
+        plateau_factor: float = None   also multiply the rate by this (in (0, 1)) whenever `plateau_patience`
+                                   + 1 validations in a row do not improve on the best one, on top of the
+                                   schedule: a run anneals as soon as validation stalls, and still ends at zero.
+        plateau_patience: int = 0
     Inputs: optimizer, num_epochs, num_steps_per_epoch (run time). Outputs: none (updates lr).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, num_epochs: int, num_steps_per_epoch: Optional[int],
-                 total_steps: Optional[PositiveInt] = None, warmup_steps: NonNegativeInt = 0,
-                 cosine: bool = False) -> None:
+                 total_steps: Optional[PositiveInt] = None, warmup_steps: NonNegativeInt = 0, cosine: bool = False,
+                 plateau_factor: Optional[Factor] = None, plateau_patience: NonNegativeInt = 0) -> None:
+        self._plateau_factor, self._plateau_patience = plateau_factor, plateau_patience
+        # the plateau's scale on the schedule, the best validation and the validations since: checkpointed
+        self._plateau: Dict[str, Any] = {"scale": 1.0, "best": None, "bad": 0}
         if total_steps is None:
             if num_steps_per_epoch is None:  # run time: whether the data loader knows its length
                 raise ConfigurationError("needed: the training data loader does not know its length (streaming "
@@ -122,7 +133,8 @@ class LinearWithWarmupLearningRateScheduler(LearningRateScheduler):
             if step < warmup_steps:
                 return (step + 1) / warmup_steps
             progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-            return 0.5 * (1 + math.cos(math.pi * progress)) if cosine else 1.0 - progress
+            decay = 0.5 * (1 + math.cos(math.pi * progress)) if cosine else 1.0 - progress
+            return decay * self._plateau["scale"]
 
         super().__init__(torch.optim.lr_scheduler.LambdaLR(optimizer, factor))
 
@@ -134,3 +146,23 @@ class LinearWithWarmupLearningRateScheduler(LearningRateScheduler):
 
     def step_batch(self) -> None:
         self.scheduler.step()
+
+    def step_validation(self, validation_metric: float) -> None:
+        if self._plateau_factor is None:
+            return
+        plateau = self._plateau
+        if plateau["best"] is None or validation_metric > plateau["best"]:
+            plateau.update(best=validation_metric, bad=0)
+            return
+        plateau["bad"] += 1
+        if plateau["bad"] > self._plateau_patience:
+            plateau.update(scale=plateau["scale"] * self._plateau_factor, bad=0)
+            for group in self.scheduler.optimizer.param_groups:  # now, not only from the next step on
+                group["lr"] *= self._plateau_factor
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"schedule": self.scheduler.state_dict(), "plateau": dict(self._plateau)}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.scheduler.load_state_dict(state["schedule"])
+        self._plateau.update(state["plateau"])

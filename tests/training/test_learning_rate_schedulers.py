@@ -48,15 +48,15 @@ def test_step_and_plateau_and_state_round_trip():
     optimizer, scheduler = _scheduler({"type": "step", "step_size": 2, "gamma": 0.5})
     for _ in range(4):
         optimizer.step()
-        scheduler.step_epoch(0.0)
+        scheduler.step_epoch()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.25)
     optimizer, scheduler = _scheduler({"type": "reduce_on_plateau", "factor": 0.1, "patience": 0})
     for score in (1.0, 2.0, 1.5):  # larger is better; the third epoch does not improve
-        scheduler.step_epoch(score)
+        scheduler.step_validation(score)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
     restored_optimizer, restored = _scheduler({"type": "reduce_on_plateau", "factor": 0.1, "patience": 0})
     restored.load_state_dict(scheduler.state_dict())
-    restored.step_epoch(1.0)  # still no improvement over 2.0
+    restored.step_validation(1.0)  # still no improvement over 2.0
     assert restored_optimizer.param_groups[0]["lr"] == pytest.approx(0.1)  # own lr 1.0 * 0.1
 
 
@@ -70,3 +70,24 @@ def test_inverse_time_is_ldnets_lr_over_one_plus_decay_times_epochs_and_reads_no
     assert not type(scheduler).reads_validation_metric
     _, plateau = _scheduler({"type": "reduce_on_plateau"})
     assert type(plateau).reads_validation_metric
+
+
+def test_linear_with_warmup_anneals_on_a_plateau_and_resumes_it():
+    config = {"type": "linear_with_warmup", "total_steps": 10, "plateau_factor": 0.5, "plateau_patience": 1}
+    optimizer, scheduler = _scheduler(config)
+    assert _rates(optimizer, scheduler, 2) == pytest.approx([1.0, 0.9])
+    for score in (2.0, 1.0):  # larger is better: one validation without improvement, within the patience
+        scheduler.step_validation(score)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.8)
+    scheduler.step_validation(1.5)  # the second in a row: the rate is halved at once ...
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.4)
+    restored_optimizer, restored = _scheduler(config)
+    restored_optimizer.load_state_dict(optimizer.state_dict())
+    restored.load_state_dict(scheduler.state_dict())
+    assert _rates(restored_optimizer, restored, 3) == pytest.approx([0.4, 0.35, 0.3])  # ... and stays halved
+    restored.step_validation(3.0)  # an improvement resets the count
+    restored.step_validation(2.5)
+    assert restored_optimizer.param_groups[0]["lr"] == pytest.approx(0.25)
+    with pytest.raises(ConfigurationError, match=r"at trainer.learning_rate_scheduler.plateau_factor: expected a "
+                                                 r"value in \(0, 1\), found 1.0"):
+        _scheduler({**config, "plateau_factor": 1.0})
