@@ -184,6 +184,7 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
                                              for value, index in zip(row_values[:top_k], row_indices[:top_k],
                                                                      strict=True) if value > -math.inf]
 
+    @overrides
     def detokenize(self, tokens: List[str]) -> str:
         """The text of generated `tokens` (`Tokenizer.detokenize` of the reader's tokenizer: sub-word pieces
         joined back into words)."""

@@ -43,6 +43,11 @@ class Predictor(Registrable, Generic[RequestT]):
         a predictor that does not generate text."""
         return 0
 
+    def detokenize(self, tokens: List[str]) -> str:
+        """The text of tokens this predictor generated: joined by single spaces here; a predictor whose
+        tokenizer splits words into pieces joins them back."""
+        return " ".join(tokens)
+
     def predict_json(self, inputs: JsonDict) -> JsonDict:
         """One input; an invalid one raises `InputError` instead of returning an error object."""
         return self.predict_requests([self.validate(inputs)])[0]

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -179,7 +180,7 @@ class PredictionService:
             tokens = await generating
         finally:
             generating.cancel()  # nothing when it has finished; else takes the continuation out of the batch
-        return {**output, "generated": {"tokens": tokens, "text": " ".join(tokens)}}
+        return {**output, "generated": {"tokens": tokens, "text": self.predictor.detokenize(tokens)}}
 
     def _validate_each(self, items: List[JsonDict]) -> List[Any]:
         validated: List[Any] = []
@@ -291,7 +292,7 @@ def create_app(predictor: Predictor, settings: Optional[ServerSettings] = None, 
         service.check_generation_budget([validated])
         # joins the running batch now, before the response starts, so its first token comes with the next step
         tokens = service.streams.open(validated)
-        events = _token_events(tokens, metrics, request.state.request_id)
+        events = _token_events(tokens, metrics, request.state.request_id, service.predictor.detokenize)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -332,8 +333,8 @@ def _item_json(output: Union[JsonDict, Exception], location: str, request_id: st
         return strict_json.encode({"error": str(InternalError(request_id))})
 
 
-async def _token_events(tokens: AsyncGenerator[str, None], metrics: ServerMetrics,
-                        request_id: str) -> AsyncIterator[str]:
+async def _token_events(tokens: AsyncGenerator[str, None], metrics: ServerMetrics, request_id: str,
+                        detokenize: Callable[[List[str]], str]) -> AsyncIterator[str]:
     """Server-sent events: one `{"token"}` per token as it is made, then `{"done", "generated"}`, or `{"error"}`
     if the model fails midway (the status line, 200, has been sent by then). Closing the events closes
     `tokens`, which takes the continuation out of the running batch."""
@@ -350,7 +351,7 @@ async def _token_events(tokens: AsyncGenerator[str, None], metrics: ServerMetric
         metrics.errors.labels("/generate", "500").inc()
         yield _event({"error": str(failure), "request_id": request_id})
         return
-    yield _event({"done": True, "generated": {"tokens": generated, "text": " ".join(generated)}})
+    yield _event({"done": True, "generated": {"tokens": generated, "text": detokenize(generated)}})
 
 
 def _event(data: JsonDict) -> str:
