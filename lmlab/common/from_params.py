@@ -33,7 +33,7 @@ import copy
 import inspect
 import json
 import typing
-from typing import Any, Dict, Generic, List, Optional, Sequence, Tuple, Type, TypeGuard, TypeVar, Union
+from typing import Any, Dict, Generic, Iterator, List, Optional, Sequence, Tuple, Type, TypeGuard, TypeVar, Union
 
 from lmlab.common.coercion import coerce_primitive
 from lmlab.common.coercion import found as _found
@@ -80,16 +80,18 @@ class FromParams:
         return cls, None, {}
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
-        """Hook: check how the constructor's config arguments relate (`cutoffs` below `num_words`, ...).
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
+        """Hook: how the constructor's config arguments relate (`warmup_steps` <= `total_steps`, ...).
 
         `arguments` holds every argument read from the config or taken from its default, as JSON (a
         nested block as its filled config); run-time arguments (`vocab`, an optimizer's parameters) are
-        absent. Raise a `ConfigurationError` located at the offending key; `FromParams` adds the block's
-        path. It runs both when validating (`lmlab check`, nothing built) and before the constructor is
-        called, and only once every argument has passed its own type and constraints. A check on one
-        argument belongs in its type (`lmlab.common.constraints`), not here. Default: nothing to check.
+        absent. Yield one `ConfigurationError` per problem, located at the offending key; `FromParams`
+        adds the block's path and reports them all together. It runs both when validating (`lmlab check`,
+        nothing built) and before the constructor is called, and only once every argument has passed its
+        own type and constraints. A check on one argument belongs in its type (`lmlab.common.constraints`),
+        not here. Default: nothing to check.
         """
+        return iter(())
 
     @classmethod
     def config_name(cls) -> str:
@@ -284,10 +286,10 @@ def _build_object(cls: type, params: Params, path: str, injected: Dict[str, Any]
 
     constructor = getattr(chosen, constructor_name) if constructor_name else chosen
     kwargs, fills = _constructor_arguments(chosen, constructor_name, params, path, injected, explicit, check)
-    try:  # relations between arguments, from the config alone: the same whether or not we build
-        typing.cast(Type[FromParams], chosen).check_arguments(json.loads(json.dumps(fills)))
-    except ConfigurationError as err:
-        raise err.relocate(path) from None
+    # relations between arguments, from the config alone: the same whether or not we build
+    problems = list(typing.cast(Type[FromParams], chosen).check_arguments(json.loads(json.dumps(fills))))
+    if problems:
+        raise ConfigurationError.combine([problem.relocate(path) for problem in problems])
     filled.update(fills)
     if check:
         return None, filled

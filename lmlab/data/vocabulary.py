@@ -21,7 +21,7 @@ import os
 import re
 import uuid
 from itertools import repeat
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Union
 
 import numpy as np
 
@@ -106,10 +106,10 @@ class Vocabulary(Registrable):
             logger.warning("Vocabulary: min_count/max_vocab_size given without token counts; they have no effect")
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         padding_token, oov_token = arguments.get("padding_token"), arguments.get("oov_token")
         if padding_token is not None and padding_token == oov_token:
-            raise ConfigurationError(f'padding_token and oov_token must differ, both are "{padding_token}"',
+            yield ConfigurationError(f'padding_token and oov_token must differ, both are "{padding_token}"',
                                      "oov_token")
 
     # --- alternative constructors (registered below) -----------------------------------------------

@@ -1,5 +1,5 @@
 """`crf_tagger`: sequence labelling with a linear-chain CRF (chunking, NER), optionally on LM features."""
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 from overrides import overrides
@@ -127,13 +127,13 @@ class CrfTagger(Model):
             initializer(self)
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         if arguments.get("label_encoding") is None:
             if arguments.get("constrain_crf_decoding"):
-                raise ConfigurationError("constraints come from the label coding: set label_encoding",
+                yield ConfigurationError("constraints come from the label coding: set label_encoding",
                                          "constrain_crf_decoding")
             if arguments.get("layer_selection") is not None:
-                raise ConfigurationError("layer selection keeps the best span F1 within budget: set label_encoding",
+                yield ConfigurationError("layer selection keeps the best span F1 within budget: set label_encoding",
                                          "layer_selection")
 
     @overrides(check_signature=False)  # the base takes any batch fields by name

@@ -1,5 +1,5 @@
 """`language_model`: next-token (and, if bidirectional, previous-token) prediction."""
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 from overrides import overrides
@@ -138,11 +138,11 @@ class LanguageModel(Model):
             initializer(self)
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         if arguments.get("projection_dim") is None and arguments.get("projection_activation", "linear") != "linear":
-            raise ConfigurationError("an activation needs a projection: set projection_dim", "projection_activation")
+            yield ConfigurationError("an activation needs a projection: set projection_dim", "projection_activation")
         if arguments.get("num_samples") and arguments.get("softmax_loss") is not None:
-            raise ConfigurationError("give either num_samples or softmax_loss, not both", "num_samples")
+            yield ConfigurationError("give either num_samples or softmax_loss, not both", "num_samples")
 
     # --- the seed's API --------------------------------------------------------------------------
     def delete_softmax(self) -> None:

@@ -166,12 +166,12 @@ class GradientDescentTrainer(Trainer):
         self._grad_norm: Optional[torch.Tensor] = None  # of the last step measured (on device: no sync)
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         steps = arguments.get("num_gradient_accumulation_steps", 1)
         for name in ("checkpoint_every_n_batches", "validate_every_n_batches"):
             every = arguments.get(name)
             if every is not None and every % steps:
-                raise ConfigurationError(f"must be a multiple of num_gradient_accumulation_steps ({steps}), found "
+                yield ConfigurationError(f"must be a multiple of num_gradient_accumulation_steps ({steps}), found "
                                          f"{every}", name)
 
     def _data_parallel(self, find_unused_parameters: bool) -> torch.nn.parallel.DistributedDataParallel:

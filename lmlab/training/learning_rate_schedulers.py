@@ -12,7 +12,7 @@ after each epoch, after that epoch's last `step_validation`; `state_dict()` / `l
 checkpoints.
 """
 import math
-from typing import Annotated, Any, Dict, Optional
+from typing import Annotated, Any, Dict, Iterator, Optional
 
 import torch
 
@@ -139,10 +139,10 @@ class LinearWithWarmupLearningRateScheduler(LearningRateScheduler):
         super().__init__(torch.optim.lr_scheduler.LambdaLR(optimizer, factor))
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         total, warmup = arguments.get("total_steps"), arguments.get("warmup_steps", 0)
         if total is not None and warmup > total:
-            raise ConfigurationError(f"expected at most total_steps ({total}), found {warmup}", "warmup_steps")
+            yield ConfigurationError(f"expected at most total_steps ({total}), found {warmup}", "warmup_steps")
 
     def step_batch(self) -> None:
         self.scheduler.step()

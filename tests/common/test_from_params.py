@@ -1,5 +1,5 @@
 import copy
-from typing import Annotated, Any, Dict, List, Literal, Optional, Set, Tuple, Union
+from typing import Annotated, Any, Dict, Iterator, List, Literal, Optional, Set, Tuple, Union
 
 import pytest
 
@@ -296,9 +296,11 @@ class Clustered(FromParams):
         self.cutoffs, self.keep, self.token, self.mode, self.num_words = cutoffs, keep, token, mode, num_words
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         if arguments["num_words"] is not None and arguments["cutoffs"][-1] >= arguments["num_words"]:
-            raise ConfigurationError(f"expected every cutoff below num_words {arguments['num_words']}", "cutoffs")
+            yield ConfigurationError(f"expected every cutoff below num_words {arguments['num_words']}", "cutoffs")
+        if arguments["num_words"] is not None and arguments["keep"] * arguments["num_words"] < 1:
+            yield ConfigurationError("keeps no word", "keep")
 
 
 @pytest.mark.parametrize("config, expected", [
@@ -328,8 +330,9 @@ def test_the_argument_hook_sees_defaults_and_runs_only_on_valid_arguments():
 
     class Watched(Clustered):
         @classmethod
-        def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+        def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
             seen.append(arguments)
+            return iter(())
 
     validate(Watched, {"cutoffs": [1, 2]})
     assert seen == [{"cutoffs": [1, 2], "keep": 0.5, "token": "<mask>", "mode": "sum", "num_words": None,
@@ -339,3 +342,9 @@ def test_the_argument_hook_sees_defaults_and_runs_only_on_valid_arguments():
     assert len(seen) == 1
     assert Watched.from_params({"cutoffs": [1, 2]}, built=3).cutoffs == [1, 2]
     assert "built" not in seen[-1]  # a run-time argument is not the config's to check
+
+
+def test_the_argument_hook_reports_every_problem_at_once():
+    with pytest.raises(ConfigurationError) as error:
+        validate(Clustered, {"cutoffs": [3, 10], "num_words": 10, "keep": 0.05}, "block")
+    assert [location for location, _ in error.value.problems] == ["block.cutoffs", "block.keep"]

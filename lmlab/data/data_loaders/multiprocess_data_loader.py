@@ -91,9 +91,9 @@ class MultiProcessDataLoader(DataLoader):
         self._workers: Optional[torch.utils.data.DataLoader] = None  # persistent worker processes
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         if arguments.get("batch_size") is None and arguments.get("max_tokens") is None:
-            raise ConfigurationError("set batch_size or max_tokens", "batch_size")
+            yield ConfigurationError("set batch_size or max_tokens", "batch_size")
 
     def index_with(self, vocab: Vocabulary) -> None:
         if vocab is self._vocab:

@@ -104,13 +104,13 @@ class ConllDatasetReader(DatasetReader):
         self.tokenizer = tokenizer or WhitespaceTokenizer()
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         num_columns = arguments.get("num_columns")
         if num_columns is not None:
             for name in ("token_column", "label_column"):
                 column = arguments.get(name)
                 if column is not None and not -num_columns <= column < num_columns:
-                    raise ConfigurationError(f"column {column} does not exist in lines of {num_columns} columns", name)
+                    yield ConfigurationError(f"column {column} does not exist in lines of {num_columns} columns", name)
 
     @property
     def output_coding_scheme(self) -> str:

@@ -102,16 +102,16 @@ class MaskedLanguageModelingReader(DatasetReader):
 
     # --- reading --------------------------------------------------------------------------------------
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         replace_with_mask, replace_with_random = arguments.get("replace_with_mask", 0.8), \
             arguments.get("replace_with_random", 0.1)
         if replace_with_mask + replace_with_random > 1.0 + 1e-9:
-            raise ConfigurationError(f"replace_with_mask + replace_with_random must be <= 1 (the rest is the chance "
+            yield ConfigurationError(f"replace_with_mask + replace_with_random must be <= 1 (the rest is the chance "
                                      f"of keeping the token), found {replace_with_mask} + {replace_with_random} = "
                                      f"{replace_with_mask + replace_with_random:g}", "replace_with_random")
         for name, indexer in (arguments.get("token_indexers") or {}).items():
             if indexer.get("start_tokens") or indexer.get("end_tokens"):
-                raise ConfigurationError("a masked LM indexer must not add start/end tokens: they would shift the "
+                yield ConfigurationError("a masked LM indexer must not add start/end tokens: they would shift the "
                                          "mask positions", f"token_indexers.{name}")
 
     @overrides

@@ -53,11 +53,11 @@ class SimpleLanguageModelingDatasetReader(DatasetReader):
         self.framing = TokenFraming(tuple(start_tokens or ()), tuple(end_tokens or ()), max_sequence_length)
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         added = len(arguments.get("start_tokens") or ()) + len(arguments.get("end_tokens") or ())
         length = arguments.get("max_sequence_length")
         if length is not None and length <= added:
-            raise ConfigurationError(f"expected more than {added} (the number of start and end tokens), "
+            yield ConfigurationError(f"expected more than {added} (the number of start and end tokens), "
                                      f"found {length}", "max_sequence_length")
 
     @overrides

@@ -1,5 +1,5 @@
 """`bidirectional_lm_lstm`: two independent LSTM stacks, left-to-right and right-to-left (ELMo-style)."""
-from typing import Any, Dict, List, Optional, cast
+from typing import Any, Dict, Iterator, List, Optional, cast
 
 import torch
 
@@ -54,10 +54,10 @@ class BidirectionalLmLstm(Seq2SeqEncoder):
         self.backward_layers = self._make_stack()
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         projection_dim, hidden_size = arguments.get("projection_dim"), arguments.get("hidden_size")
         if projection_dim is not None and hidden_size is not None and projection_dim >= hidden_size:
-            raise ConfigurationError(f"must be below hidden_size ({hidden_size}), found {projection_dim}",
+            yield ConfigurationError(f"must be below hidden_size ({hidden_size}), found {projection_dim}",
                                      "projection_dim")
 
     def _make_stack(self) -> torch.nn.ModuleList:

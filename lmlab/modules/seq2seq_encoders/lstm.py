@@ -1,5 +1,5 @@
 """`lstm` and `gru`: stacked cuDNN/ATen recurrent encoders over packed sequences, with optional carried state."""
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -56,9 +56,9 @@ class _RecurrentEncoder(StatefulEncoder):
         # a carried state is (S, L*D, B, H) with S = 2 (h, c) for an LSTM and 1 for a GRU
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         if arguments.get("stateful") and arguments.get("bidirectional"):
-            raise ConfigurationError("a bidirectional encoder cannot carry state (stateful=true needs "
+            yield ConfigurationError("a bidirectional encoder cannot carry state (stateful=true needs "
                                      "bidirectional=false)", "stateful")
 
     def reset_parameters(self) -> None:

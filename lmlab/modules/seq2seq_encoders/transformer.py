@@ -8,7 +8,7 @@ A forward stack can also `step`: it keeps every layer's keys and values, so new 
 the cached ones instead of recomputing the prefix.
 """
 import math
-from typing import Any, Dict, List, Literal, Optional, Tuple, cast
+from typing import Any, Dict, Iterator, List, Literal, Optional, Tuple, cast
 
 import torch
 from torch.nn import functional as F
@@ -279,10 +279,10 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
                              positional_encoding, max_length, direction=direction) for direction in self.directions)
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         input_dim, num_heads = arguments.get("input_dim"), arguments.get("num_heads")
         if input_dim is not None and num_heads is not None and input_dim % num_heads:
-            raise ConfigurationError(f"must divide input_dim {input_dim}, found {num_heads}", "num_heads")
+            yield ConfigurationError(f"must divide input_dim {input_dim}, found {num_heads}", "num_heads")
 
     def get_input_dim(self) -> int:
         return self.input_dim

@@ -3,7 +3,7 @@ import gzip
 import io
 import logging
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import torch
 
@@ -80,10 +80,10 @@ class Embedding(TokenEmbedder):
                                                              num_embeddings, padding_index))
 
     @classmethod
-    def check_arguments(cls, arguments: Dict[str, Any]) -> None:
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         size, padding = arguments.get("num_embeddings"), arguments.get("padding_index")
         if size is not None and padding is not None and padding >= size:
-            raise ConfigurationError(f"expected an index in [0, {size}) (below num_embeddings), found {padding}",
+            yield ConfigurationError(f"expected an index in [0, {size}) (below num_embeddings), found {padding}",
                                      "padding_index")
 
     def reset_parameters(self) -> None:
