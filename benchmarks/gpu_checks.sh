@@ -83,9 +83,9 @@ from lmlab.training.callbacks import TrainerCallback
 class GpuKillAfter(TrainerCallback):
     """SIGKILLs its own process after $LMLAB_KILL_AFTER optimizer steps. Inputs: -. Outputs: -."""
 
-    def on_batch(self, trainer, batch_outputs, epoch, batch_number):
+    def on_batch(self, trainer, batch_outputs, epoch, step):
         limit = os.environ.get("LMLAB_KILL_AFTER")
-        if limit and batch_number >= int(limit):
+        if limit and step >= int(limit):
             os.kill(os.getpid(), signal.SIGKILL)
 EOF
 KILLABLE="{$TINY, \"trainer.use_amp\": true, \"trainer.amp_dtype\": \"float16\", \"trainer.callbacks\": [{\"type\": \"gpu_kill_after\"}]}"

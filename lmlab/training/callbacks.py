@@ -2,13 +2,16 @@
 from typing import Any, Dict
 
 from lmlab.common.registrable import Registrable
+from lmlab.training.trainer import Trainer
 
 
 class TrainerCallback(Registrable):
     """Called by the trainer at fixed points; the default hooks do nothing.
 
     Inputs
-        trainer: the running trainer; `batch_number` / `step` count optimizer steps since the run began;
+        trainer: the running trainer (its `model`, `optimizer_steps`); `step`: its `optimizer_steps`, the
+        optimizer steps taken since the run began (`on_batch` follows every batch, so with gradient
+        accumulation several batches see the same step);
         `metrics`: the epoch's train/validation metrics; `scalars` (`on_log`, every
         `log_every_n_batches` batches): the training figures of the batches since the last log ("loss",
         "perplexity", "tokens_per_second"; in a distributed run, over all processes), "learning_rate" and,
@@ -22,17 +25,17 @@ class TrainerCallback(Registrable):
 
     run_time_arguments = ("serialization_dir",)
 
-    def on_start(self, trainer: Any) -> None:
+    def on_start(self, trainer: Trainer) -> None:
         pass
 
-    def on_batch(self, trainer: Any, batch_outputs: Dict[str, Any], epoch: int, batch_number: int) -> None:
+    def on_batch(self, trainer: Trainer, batch_outputs: Dict[str, Any], epoch: int, step: int) -> None:
         pass
 
-    def on_log(self, trainer: Any, scalars: Dict[str, float], step: int) -> None:
+    def on_log(self, trainer: Trainer, scalars: Dict[str, float], step: int) -> None:
         pass
 
-    def on_epoch(self, trainer: Any, metrics: Dict[str, Any], epoch: int) -> None:
+    def on_epoch(self, trainer: Trainer, metrics: Dict[str, Any], epoch: int) -> None:
         pass
 
-    def on_end(self, trainer: Any, metrics: Dict[str, Any]) -> None:
+    def on_end(self, trainer: Trainer, metrics: Dict[str, Any]) -> None:
         pass

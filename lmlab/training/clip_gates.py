@@ -5,6 +5,7 @@ from overrides import overrides
 
 from lmlab.modules.layer_selection import clip_gates
 from lmlab.training.callbacks import TrainerCallback
+from lmlab.training.trainer import Trainer
 
 
 @TrainerCallback.register("clip_gates")
@@ -23,5 +24,5 @@ class ClipGates(TrainerCallback):
     """
 
     @overrides
-    def on_batch(self, trainer: Any, batch_outputs: Dict[str, Any], epoch: int, batch_number: int) -> None:
+    def on_batch(self, trainer: Trainer, batch_outputs: Dict[str, Any], epoch: int, step: int) -> None:
         clip_gates(trainer.model)

@@ -156,7 +156,7 @@ class GradientDescentTrainer(Trainer):
             self.ddp = self._data_parallel(find_unused_parameters)
             distributed.seed_process(torch.initial_seed())
         # training position and history; all of it goes into checkpoints
-        self.epoch, self.batches_done, self.total_batches = 0, 0, 0
+        self.epoch, self.batches_done, self.optimizer_steps = 0, 0, 0
         self.best_score: Optional[float] = None
         self.best_epoch: Optional[int] = None
         self.best_batch: Optional[int] = None  # batches of `best_epoch` done at its best validation
@@ -219,7 +219,7 @@ class GradientDescentTrainer(Trainer):
     def _train_epoch(self, epoch: int) -> Dict[str, float]:
         self.model.train()
         if self.batches_done == 0:
-            self.epoch_totals = {"loss": 0.0, "tokens": 0.0, "batches": 0.0, "seconds": 0.0}
+            self.epoch_totals = {"loss": 0.0, "tokens": 0.0, "seconds": 0.0}
             self.model.get_metrics(reset=True)
             self.model.reset_states()
         try:
@@ -230,7 +230,7 @@ class GradientDescentTrainer(Trainer):
                    disable=None if self.progress_bar else True, leave=False)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)  # summed on device: no sync per batch
         tokens = torch.zeros((), dtype=torch.float64, device=self.device)
-        batches, last_fold = 0, time.perf_counter()
+        last_fold = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
         for batch in self.data_loader.iter_epoch(epoch, start=self.batches_done):
             steps = (self.batches_done + 1) % self.accumulation == 0
@@ -246,31 +246,30 @@ class GradientDescentTrainer(Trainer):
             count = _count_tokens(output, batch)
             loss_sum += loss.detach().double() * count
             tokens += count
-            batches += 1
             self.batches_done += 1
             if steps:
                 self._step(measure=self.batches_done % self.log_every == 0)
             for callback in self.callbacks:
-                callback.on_batch(self, output, epoch, self.total_batches)
+                callback.on_batch(self, output, epoch, self.optimizer_steps)
             bar.update(1)
             if self.batches_done % self.log_every == 0:  # sync point: read the running loss
-                window = self._fold(loss_sum, tokens, batches, last_fold)
-                last_fold, batches = window["until"], 0
+                window = self._fold(loss_sum, tokens, last_fold)
+                last_fold = window["until"]
                 self._log(epoch, total, bar, window)
             if self._just_validated() and self.validation_data_loader is not None:
-                last_fold, batches = self._fold(loss_sum, tokens, batches, last_fold)["until"], 0
+                last_fold = self._fold(loss_sum, tokens, last_fold)["until"]
                 self._validate_within_epoch(epoch, self.validation_data_loader)
                 last_fold = time.perf_counter()  # validation time is not training time
                 if self._patience_exhausted():
                     break
             if self.checkpoint_every and self.batches_done % self.checkpoint_every == 0:
-                last_fold, batches = self._fold(loss_sum, tokens, batches, last_fold)["until"], 0
+                last_fold = self._fold(loss_sum, tokens, last_fold)["until"]
                 self._save_checkpoint()
         if self.batches_done % self.accumulation:  # a shorter last step: DDP did not average its gradients
             sparse = {id(parameter) for parameter in self._sparse_parameters}  # `_step` averages those
             distributed.average_gradients_([p for p in self.model.parameters() if id(p) not in sparse])
             self._step(measure=False)
-        self._fold(loss_sum, tokens, batches, last_fold)
+        self._fold(loss_sum, tokens, last_fold)
         bar.close()
         if self.batches_done == 0:
             raise ConfigurationError("the training data loader produced no batches")
@@ -280,7 +279,7 @@ class GradientDescentTrainer(Trainer):
                 "tokens_per_second": totals["tokens"] / max(totals["seconds"], 1e-9),
                 **self.model.get_metrics(reset=True)}
 
-    def _fold(self, loss_sum: torch.Tensor, tokens: torch.Tensor, batches: int, since: float) -> Dict[str, float]:
+    def _fold(self, loss_sum: torch.Tensor, tokens: torch.Tensor, since: float) -> Dict[str, float]:
         """Add the on-device running sums (then zeroed), summed over processes, and the time since `since`
         to the epoch totals, which checkpoints save. Returns that window: its mean "loss", "tokens",
         "seconds", and the time it ends ("until", from `time.perf_counter`)."""
@@ -288,7 +287,6 @@ class GradientDescentTrainer(Trainer):
         now = time.perf_counter()
         self.epoch_totals["loss"] += window_loss
         self.epoch_totals["tokens"] += window_tokens
-        self.epoch_totals["batches"] += batches
         self.epoch_totals["seconds"] += now - since
         loss_sum.zero_(), tokens.zero_()
         return {"loss": window_loss / max(window_tokens, 1.0), "tokens": window_tokens, "seconds": now - since,
@@ -313,7 +311,7 @@ class GradientDescentTrainer(Trainer):
             scalars["grad_norm"] = float(self._grad_norm)
             self._grad_norm = None
         for callback in self.callbacks:
-            callback.on_log(self, scalars, self.total_batches)
+            callback.on_log(self, scalars, self.optimizer_steps)
 
     def _forward(self, batch: Dict[str, Any]) -> Dict[str, Any]:
         with _autocast(self.device, self.amp_dtype):
@@ -334,7 +332,7 @@ class GradientDescentTrainer(Trainer):
         if self.scheduler is not None:
             self.scheduler.step_batch()
         self.optimizer.zero_grad(set_to_none=True)
-        self.total_batches += 1
+        self.optimizer_steps += 1
 
     def _validate(self, data_loader: DataLoader) -> Dict[str, float]:
         metrics = evaluate_model(self.model, data_loader, self.device, self.amp_dtype,
@@ -421,8 +419,9 @@ class GradientDescentTrainer(Trainer):
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "trainer": {"epoch": self.epoch, "batches_done": self.batches_done, "total_batches": self.total_batches,
-                        "best_score": self.best_score, "best_epoch": self.best_epoch, "best_batch": self.best_batch,
+            "trainer": {"epoch": self.epoch, "batches_done": self.batches_done,
+                        "optimizer_steps": self.optimizer_steps, "best_score": self.best_score,
+                        "best_epoch": self.best_epoch, "best_batch": self.best_batch,
                         "epochs_without_improvement": self.epochs_without_improvement,
                         "epoch_totals": dict(self.epoch_totals), "metrics": json.dumps(self.metrics)},
             # one entry per process, by rank
@@ -459,8 +458,8 @@ class GradientDescentTrainer(Trainer):
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         trainer = state["trainer"]
-        self.epoch, self.batches_done, self.total_batches = trainer["epoch"], trainer["batches_done"], \
-            trainer["total_batches"]
+        self.epoch, self.batches_done, self.optimizer_steps = trainer["epoch"], trainer["batches_done"], \
+            trainer["optimizer_steps"]
         self.best_score, self.best_epoch, self.best_batch = trainer["best_score"], trainer["best_epoch"], \
             trainer["best_batch"]
         self.epochs_without_improvement = trainer["epochs_without_improvement"]

@@ -8,6 +8,7 @@ from overrides import overrides
 from lmlab.common.errors import ConfigurationError
 from lmlab.training import distributed
 from lmlab.training.callbacks import TrainerCallback
+from lmlab.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -46,27 +47,27 @@ class TensorBoard(TrainerCallback):
         self._writer: Optional[Any] = None  # a SummaryWriter on rank 0, from on_start
 
     @overrides
-    def on_start(self, trainer: Any) -> None:
+    def on_start(self, trainer: Trainer) -> None:
         if not distributed.is_main_process():
             return
         from torch.utils.tensorboard import SummaryWriter  # seconds to import: only when a run uses it
 
         # the checkpoint resumed from was taken after everything logged at its step
-        purge = trainer.total_batches + 1 if trainer.total_batches else None
+        purge = trainer.optimizer_steps + 1 if trainer.optimizer_steps else None
         self._writer = SummaryWriter(str(self.directory), purge_step=purge)
         logger.info("TensorBoard %s event files in %s", self.version, self.directory)
 
     @overrides
-    def on_log(self, trainer: Any, scalars: Dict[str, float], step: int) -> None:
+    def on_log(self, trainer: Trainer, scalars: Dict[str, float], step: int) -> None:
         if self._writer is not None:
             for name, value in scalars.items():
                 self._writer.add_scalar(f"step/{name}", value, step)
 
     @overrides
-    def on_epoch(self, trainer: Any, metrics: Dict[str, Any], epoch: int) -> None:
+    def on_epoch(self, trainer: Trainer, metrics: Dict[str, Any], epoch: int) -> None:
         if self._writer is None:
             return
-        step = trainer.total_batches
+        step = trainer.optimizer_steps
         for name, value in metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._writer.add_scalar(f"epoch/{name}", value, step)
@@ -74,7 +75,7 @@ class TensorBoard(TrainerCallback):
         self._writer.flush()
 
     @overrides
-    def on_end(self, trainer: Any, metrics: Dict[str, Any]) -> None:
+    def on_end(self, trainer: Trainer, metrics: Dict[str, Any]) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -12,5 +12,5 @@ def test_clip_gates_callback_clips_the_trainers_model_after_each_batch():
     with torch.no_grad():
         encoder.gates.copy_(torch.tensor([-0.25, 1.25]))
     callback = TrainerCallback.from_params({"type": "clip_gates"})
-    callback.on_batch(SimpleNamespace(model=torch.nn.Sequential(encoder)), {}, epoch=0, batch_number=1)
+    callback.on_batch(SimpleNamespace(model=torch.nn.Sequential(encoder)), {}, epoch=0, step=1)
     assert encoder.gates.tolist() == [0.0, 1.0]

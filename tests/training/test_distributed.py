@@ -46,9 +46,9 @@ class KillRankAfter(TrainerCallback):
     Inputs: -. Outputs: -.
     """
 
-    def on_batch(self, trainer, batch_outputs, epoch, batch_number):
+    def on_batch(self, trainer, batch_outputs, epoch, step):
         limit = os.environ.get("LMLAB_KILL_AFTER")
-        if limit and os.environ.get("RANK") == os.environ["LMLAB_KILL_RANK"] and batch_number >= int(limit):
+        if limit and os.environ.get("RANK") == os.environ["LMLAB_KILL_RANK"] and step >= int(limit):
             os.kill(os.getpid(), signal.SIGKILL)
 '''
 
@@ -152,7 +152,7 @@ def test_uneven_shards_run_as_many_batches_on_every_process(two_nodes):
     assert names == [f"checkpoint_epoch_{e}_batch_{b}.th" for e, b in
                      [(0, 2), (0, 4), (1, 0), (1, 2), (1, 4), (2, 0), (2, 2), (2, 4), (3, 0)]]
     state = torch.load(two_nodes / "checkpoints" / "checkpoint_epoch_3_batch_0.th", weights_only=True)
-    assert state["trainer"]["total_batches"] == 12 and len(state["rng"]) == 2
+    assert state["trainer"]["optimizer_steps"] == 12 and len(state["rng"]) == 2
     assert (two_nodes / "model.tar.gz").is_file() and not list(two_nodes.parent.glob(".two_nodes.tmp-*"))
 
 
@@ -304,7 +304,7 @@ class _RecordLossDtypes(TrainerCallback):
     Inputs: -. Outputs: -.
     """
 
-    def on_batch(self, trainer, batch_outputs, epoch, batch_number):
+    def on_batch(self, trainer, batch_outputs, epoch, step):
         LOSS_DTYPES.append(batch_outputs["loss"].dtype)
 
 

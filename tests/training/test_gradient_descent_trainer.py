@@ -166,8 +166,8 @@ class _CrashAfter(TrainerCallback):
 
     limit: Optional[int] = None
 
-    def on_batch(self, trainer, batch_outputs, epoch, batch_number):
-        if _CrashAfter.limit is not None and batch_number >= _CrashAfter.limit:
+    def on_batch(self, trainer, batch_outputs, epoch, step):
+        if _CrashAfter.limit is not None and step >= _CrashAfter.limit:
             raise _Crash()
 
 

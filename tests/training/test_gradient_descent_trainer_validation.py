@@ -120,9 +120,9 @@ class KillAfterSteps(TrainerCallback):
     Inputs: -. Outputs: -.
     """
 
-    def on_batch(self, trainer, batch_outputs, epoch, batch_number):
+    def on_batch(self, trainer, batch_outputs, epoch, step):
         limit = os.environ.get("LMLAB_KILL_AFTER")
-        if limit and batch_number >= int(limit):
+        if limit and step >= int(limit):
             os.kill(os.getpid(), signal.SIGKILL)
 '''
 
