@@ -47,15 +47,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Not `list(...)`: importing the submodule `lmlab.commands.list` binds the name `list` in this package.
     argv = [*(sys.argv[1:] if argv is None else argv)]
     early, _ = _common_options().parse_known_args(argv)
+    # before the plugins are imported: a plugin that fails to import is logged as a warning
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("lmlab").setLevel(logging.DEBUG if early.debug else logging.INFO)
     try:
         import_plugins()
         for package in early.include_package:
             import_module_and_submodules(package)
         parser = build_parser()
         args = parser.parse_args(argv)
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, force=True,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("lmlab").setLevel(logging.DEBUG if early.debug else logging.INFO)
         if not hasattr(args, "command"):
             parser.print_help()
             return 2

@@ -146,6 +146,51 @@ def validate(annotation: Any, value: Any, path: str = "", run_time: Sequence[str
     return json.loads(json.dumps(filled))  # as a config file holds it (a tuple default becomes a list)
 
 
+def classes_in(annotation: Any, config: Any) -> List[type]:
+    """Every `FromParams` class that building `config` (a filled config, as `validate` returns it) as
+    `annotation` constructs, outermost first; nothing is built. A class whose own `from_params` reads its
+    block counts, but not what that block holds. An archive records the distributions these come from."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if config is None or annotation is Any:
+        return []
+    if origin in (typing.Annotated, Lazy):
+        return classes_in(args[0], config)
+    if origin is Union:  # the option of the value's shape: an object, a list or a scalar
+        shaped = [arg for arg in args if arg is not type(None) and _annotation_shape(arg) == _value_shape(config)]
+        return classes_in(shaped[0], config) if shaped else []
+    if origin in (list, collections.abc.Sequence, set, tuple) and isinstance(config, list):
+        item_types = list(args) if origin is tuple and args and args[-1] is not Ellipsis else \
+            [args[0] if args else Any] * len(config)
+        return [klass for item_type, item in zip(item_types, config, strict=False)
+                for klass in classes_in(item_type, item)]
+    if origin in (dict, collections.abc.Mapping) and isinstance(config, dict):
+        return [klass for item in config.values() for klass in classes_in(args[1] if args else Any, item)]
+    if not _is_from_params(annotation) or not isinstance(config, dict):
+        return []
+    chosen, constructor_name, _ = annotation.choose_implementation(Params(_copy(config)), "")
+    if _overrides_from_params(chosen):
+        return [chosen]
+    parameters = constructor_parameters(chosen, constructor_name)
+    return [chosen, *(klass for name, (parameter, _) in parameters.items() if name in config
+                      for klass in classes_in(parameter, config[name]))]
+
+
+def _value_shape(value: Any) -> str:
+    return "object" if isinstance(value, dict) else "list" if isinstance(value, list) else "scalar"
+
+
+def _annotation_shape(annotation: Any) -> str:
+    """The JSON shape ("object", "list" or "scalar") a value read as `annotation` has."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _annotation_shape(typing.get_args(annotation)[0])
+    if origin in (list, collections.abc.Sequence, set, tuple):
+        return "list"
+    if origin in (dict, collections.abc.Mapping, Lazy) or _is_from_params(annotation):
+        return "object"
+    return "scalar"
+
+
 def to_params(obj: Any) -> Dict[str, Any]:
     """The filled config `obj` was built from (every default explicit)."""
     config = getattr(obj, _CONFIG_ATTRIBUTE, None)

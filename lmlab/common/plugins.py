@@ -14,7 +14,6 @@ import importlib
 import importlib.metadata
 import logging
 import pkgutil
-import sys
 from typing import Dict, List, Optional, Tuple
 
 from lmlab.common.errors import ConfigurationError
@@ -40,8 +39,7 @@ def import_plugins(force: bool = False) -> List[Tuple[str, str]]:
         except Exception as err:  # a broken plugin must not hide the others
             message = f"{type(err).__name__}: {err}"
             _failures.append((entry_point.name, message))
-            print(f'lmlab: warning: plugin "{entry_point.name}" ({entry_point.value}) failed to import: {message}',
-                  file=sys.stderr)
+            logger.warning('plugin "%s" (%s) failed to import: %s', entry_point.name, entry_point.value, message)
     return list(_failures)
 
 

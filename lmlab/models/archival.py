@@ -36,6 +36,7 @@ from lmlab.common.archive_format import (
 )
 from lmlab.common.errors import ArchiveError, ConfigurationError
 from lmlab.common.file_utils import atomic_write
+from lmlab.common.from_params import classes_in
 from lmlab.common.params import Params, merge_overrides
 from lmlab.common.plugins import distribution_of
 from lmlab.common.util import resolve_device
@@ -58,15 +59,14 @@ class Archive:
     validation_dataset_reader: DatasetReader
 
 
-def plugin_distributions(*components: Any) -> List[Dict[str, str]]:
-    """Distributions (other than lmlab) providing the classes of `components` and their sub-objects."""
-    modules: set = set()
-    for component in components:
-        objects = list(component.modules()) if isinstance(component, torch.nn.Module) else _walk(component)
-        modules.update(type(obj).__module__ for obj in objects)
+def plugin_distributions(config: Dict[str, Any]) -> List[Dict[str, str]]:
+    """Distributions (other than lmlab) providing a class that loading an archive of the filled `config`
+    builds: the model and the dataset readers, read from the registered names the config gives."""
+    classes = [*classes_in(Model, config.get("model")), *classes_in(DatasetReader, config.get("dataset_reader")),
+               *classes_in(DatasetReader, config.get("validation_dataset_reader"))]
     found = {}
-    for module in sorted(modules):
-        if module.split(".")[0] in ("lmlab", "torch", "builtins"):
+    for module in sorted({klass.__module__ for klass in classes}):
+        if module.split(".")[0] == "lmlab":
             continue
         distribution = distribution_of(module)
         if distribution:
@@ -74,25 +74,13 @@ def plugin_distributions(*components: Any) -> List[Dict[str, str]]:
     return sorted(found.values(), key=lambda d: d["name"])
 
 
-def _walk(obj: Any, depth: int = 3) -> List[Any]:
-    found = [obj]
-    if depth and hasattr(obj, "__dict__"):
-        for value in vars(obj).values():
-            values = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
-            for item in values:
-                if hasattr(item, "__dict__") and not isinstance(item, type):
-                    found.extend(_walk(item, depth - 1))
-    return found
-
-
 def archive_model(serialization_dir: Union[str, Path], config: Dict[str, Any], model: Model,
-                  dataset_reader: DatasetReader, weights: Optional[Union[str, Path]] = None,
-                  archive_path: Optional[Union[str, Path]] = None) -> Path:
+                  weights: Optional[Union[str, Path]] = None, archive_path: Optional[Union[str, Path]] = None) -> Path:
     """Write `model.tar.gz` (atomically) into `serialization_dir` from `weights` (default: the model's own)."""
     serialization_dir = Path(serialization_dir)
     archive_path = Path(archive_path or serialization_dir / "model.tar.gz")
     state = torch.load(weights, map_location="cpu", weights_only=True) if weights else model.state_dict()
-    meta = {"lmlab_version": VERSION, "plugins": plugin_distributions(model, dataset_reader)}
+    meta = {"lmlab_version": VERSION, "plugins": plugin_distributions(config)}
     with tempfile.TemporaryDirectory() as scratch:
         model.vocab.save_to_files(str(Path(scratch) / VOCABULARY_NAME))
         transformers = _save_transformer_files(config, Path(scratch) / TRANSFORMERS_NAME)

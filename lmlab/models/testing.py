@@ -37,4 +37,4 @@ def write_language_model_archive(path: Union[str, Path], words: Iterable[str], r
     model = Model.from_params(Params(config["model"], "model"), vocab=vocab)
     reader = DatasetReader.from_params(Params(config["dataset_reader"], "dataset_reader"))
     filled = {**config, "model": to_params(model), "dataset_reader": to_params(reader)}
-    return archive_model(path.parent, filled, model, reader, archive_path=path)
+    return archive_model(path.parent, filled, model, archive_path=path)

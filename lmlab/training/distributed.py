@@ -10,13 +10,13 @@ writes files; every helper here is a no-op (or the identity) in a single process
 import contextlib
 import logging
 import os
-import sys
 from datetime import timedelta
 from typing import Iterator, List, Optional, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
 
+from lmlab.common.errors import LmlabError
 from lmlab.common.util import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -129,8 +129,9 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     """Run `python -m lmlab ARGV` in `nproc` processes on this machine, as
     `torchrun --nproc-per-node NPROC -m lmlab ARGV` would: torchrun's own launcher, a rendezvous on a free
     loopback port, no restarts. Returns 0, or the exit code of the first process that failed (the
-    others are stopped at once: a failed process never leaves the rest waiting). Ctrl-C or SIGTERM stops
-    every process and is a KeyboardInterrupt here."""
+    others are stopped at once: a failed process never leaves the rest waiting); a process stopped by a
+    signal is an `LmlabError` naming its rank and the signal. Ctrl-C or SIGTERM stops every process and
+    is a KeyboardInterrupt here."""
     from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
@@ -147,7 +148,6 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
         failed_rank, failure = err.get_first_failure()
         if failure.exitcode > 0:  # the process printed its own error line
             return failure.exitcode
-        print(f"lmlab: training process of rank {failed_rank} was stopped by "
-              f"{failure.signal_name()}; the other processes were stopped too", file=sys.stderr)
-        return 1
+        raise LmlabError(f"training process of rank {failed_rank} was stopped by {failure.signal_name()}; "
+                         "the other processes were stopped too") from err
     return 0

@@ -236,7 +236,7 @@ def _train(run: _Run, config: Dict[str, Any], directory: Path, recover: bool,
     if run.trainer is None:  # no training data (checked: num_epochs is 0): the model is archived as built
         archived, metrics = recipe.finish(model, run.loaders, config)
         if distributed.is_main_process():
-            archive_model(directory, archived, model, run.reader)
+            archive_model(directory, archived, model)
         return model, metrics
     if recover and not run.trainer.resume():
         logger.info("no checkpoint in %s: starting from the beginning", directory)
@@ -244,14 +244,14 @@ def _train(run: _Run, config: Dict[str, Any], directory: Path, recover: bool,
         metrics = run.trainer.train()
     except KeyboardInterrupt:
         if recipe.recoverable and (directory / "best.th").is_file() and distributed.is_main_process():
-            archive_model(directory, config, model, run.reader, weights=directory / "best.th")
+            archive_model(directory, config, model, weights=directory / "best.th")
         raise
     if (directory / "best.th").is_file():
         model.load_state_dict(_load_weights(directory / "best.th"))
     archived, extra = recipe.finish(model, run.loaders, config)
     metrics.update(extra)
     if distributed.is_main_process():
-        archive_model(directory, archived, model, run.reader)
+        archive_model(directory, archived, model)
     if "test" in run.loaders and config["evaluate_on_test"]:
         test_metrics = evaluate_model(model, run.loaders["test"], model.device(), progress_bar=False)
         metrics.update({f"test_{k}": v for k, v in test_metrics.items()})

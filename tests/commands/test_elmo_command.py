@@ -150,7 +150,7 @@ def test_train_your_own_elmo_then_use_it_export_it_and_embed_with_it(trained_elm
 
 def test_export_of_a_model_that_is_not_an_elmo_lm_is_a_one_line_error(tmp_path, capsys):
     from lmlab.common.params import Params
-    from lmlab.data import DatasetReader, Vocabulary
+    from lmlab.data import Vocabulary
     from lmlab.models import Model, archive_model
 
     config = {"dataset_reader": {"type": "simple_language_modeling"},
@@ -160,7 +160,7 @@ def test_export_of_a_model_that_is_not_an_elmo_lm_is_a_one_line_error(tmp_path, 
                         "contextualizer": {"type": "lstm", "input_size": 4, "hidden_size": 4}}}
     vocab = Vocabulary(counter={"tokens": {"a": 1}})
     model = Model.from_params(Params(config["model"]), vocab=vocab)
-    archive = archive_model(tmp_path, config, model, DatasetReader.from_params(Params(config["dataset_reader"])))
+    archive = archive_model(tmp_path, config, model)
     outputs = [str(tmp_path / "o.json"), str(tmp_path / "w.hdf5")]
     assert main(["export_elmo", str(archive), "--options-file", outputs[0], "--weight-file", outputs[1]]) == 2
     assert capsys.readouterr().err.strip() == ("lmlab: config error at model.bidirectional: expected a bidirectional "

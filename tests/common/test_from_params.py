@@ -5,7 +5,7 @@ import pytest
 
 from lmlab.common import ConfigurationError, FromParams, InputError, Lazy, LmlabError, Params, Registrable, to_params
 from lmlab.common.constraints import DropoutRate, Increasing, Length, PositiveInt, Probability, Word
-from lmlab.common.from_params import describe, validate
+from lmlab.common.from_params import classes_in, describe, validate
 
 
 class Vocab:
@@ -348,3 +348,9 @@ def test_the_argument_hook_reports_every_problem_at_once():
     with pytest.raises(ConfigurationError) as error:
         validate(Clustered, {"cutoffs": [3, 10], "num_words": 10, "keep": 0.05}, "block")
     assert [location for location, _ in error.value.problems] == ["block.cutoffs", "block.keep"]
+
+
+def test_classes_in_names_every_class_a_config_builds_outermost_first_without_building():
+    filled = validate(Net, _net_config(), run_time=("vocab",))
+    assert classes_in(Net, filled) == [Net, Stack, Dense, Stack, Dense]
+    assert classes_in(Optional[Layer], None) == [] and classes_in(Lazy[Layer], {"type": "dense", "size": 1}) == [Dense]

@@ -77,7 +77,7 @@ def test_archive_round_trip_predicts_the_same(setup, tmp_path):
     config, reader, _, _ = setup
     model = build(setup, top_k=3).eval()
     filled = {**config, "model": merge_overrides(config["model"], {"top_k": 3})}
-    archive_model(tmp_path, filled, model, reader)
+    archive_model(tmp_path, filled, model)
     loaded = load_archive(tmp_path / "model.tar.gz").model
     with torch.no_grad():
         expected, found = model(**batch(setup)), loaded(**batch(setup))

@@ -29,7 +29,7 @@ def archives(tmp_path_factory):
         vocab = Vocabulary.from_instances(reader.read(config["train_data_path"]))
         torch.manual_seed(0)
         model = Model.from_params(Params(config["model"], "model"), vocab=vocab)
-        made[kind] = (archive_model(root, config, model, reader, archive_path=root / f"{kind}.tar.gz"), model)
+        made[kind] = (archive_model(root, config, model, archive_path=root / f"{kind}.tar.gz"), model)
     return made
 
 

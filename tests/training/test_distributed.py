@@ -162,7 +162,7 @@ def test_killing_one_worker_stops_the_run_and_recover_ends_with_the_uninterrupte
     env = {**data["env"], "LMLAB_KILL_AFTER": "7"}  # rank 1 dies after batch 3 of epoch 1 (checkpoint at 2)
     killed = run_lmlab(["train", *data["args"], "-s", run, "--nproc", "2"], env=env, timeout=TIMEOUT)
     assert killed.returncode == 1, killed.stderr
-    assert "lmlab: training process of rank 1 was stopped by SIGKILL" in killed.stderr
+    assert "lmlab: error: training process of rank 1 was stopped by SIGKILL" in killed.stderr
     assert (run / "checkpoints" / "checkpoint_epoch_1_batch_2.th").is_file()
     assert not (run / "checkpoints" / "checkpoint_epoch_1_batch_4.th").exists()
     assert not (run / "model.tar.gz").exists()
