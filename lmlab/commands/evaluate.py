@@ -32,8 +32,8 @@ class Evaluate(Subcommand):
         from lmlab.common.file_utils import atomic_write
         from lmlab.common.params import merge_overrides
         from lmlab.models.archival import load_archive
+        from lmlab.training.evaluation import evaluate_model
         from lmlab.training.experiment import build_data_loader, evaluation_loader_config
-        from lmlab.training.gradient_descent_trainer import evaluate_model
 
         import_builtin_components()
         if args.batch_size is not None and args.batch_size < 1:

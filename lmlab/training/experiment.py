@@ -47,7 +47,7 @@ from lmlab.models.archival import CONFIG_NAME, VOCABULARY_NAME, archive_model
 from lmlab.models.model import Model
 from lmlab.training import distributed
 from lmlab.training.checkpointer import Checkpointer
-from lmlab.training.gradient_descent_trainer import evaluate_model
+from lmlab.training.evaluation import evaluate_model
 from lmlab.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Annotated, Any, ContextManager, Dict, Iterable, Iterator, List, Literal, Optional, cast
+from typing import Annotated, Any, Dict, Iterable, Iterator, List, Literal, Optional, cast
 
 import torch
 from tqdm import tqdm
@@ -22,6 +22,7 @@ from lmlab.modules.token_embedders.embedding import Embedding
 from lmlab.training import distributed
 from lmlab.training.callbacks import TrainerCallback
 from lmlab.training.checkpointer import Checkpointer, rng_state, set_rng_state
+from lmlab.training.evaluation import autocast, count_tokens, evaluate_model
 from lmlab.training.learning_rate_schedulers import LearningRateScheduler
 from lmlab.training.optimizers import Optimizer
 from lmlab.training.trainer import Trainer
@@ -243,7 +244,7 @@ class GradientDescentTrainer(Trainer):
                 penalty = self.model.get_regularization_penalty()
                 objective = ((loss + penalty) if penalty is not None else loss) / self.accumulation
                 (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
-            count = _count_tokens(output, batch)
+            count = count_tokens(output, batch)
             loss_sum += loss.detach().double() * count
             tokens += count
             self.batches_done += 1
@@ -314,7 +315,7 @@ class GradientDescentTrainer(Trainer):
             callback.on_log(self, scalars, self.optimizer_steps)
 
     def _forward(self, batch: Dict[str, Any]) -> Dict[str, Any]:
-        with _autocast(self.device, self.amp_dtype):
+        with autocast(self.device, self.amp_dtype):
             return (self.ddp or self.model)(**batch)
 
     def _step(self, measure: bool) -> None:
@@ -481,63 +482,6 @@ def _has_sparse_gradients(module: torch.nn.Module) -> bool:
     if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag, Embedding, SampledSoftmaxLoss)):
         return module.sparse
     return False
-
-
-def _autocast(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager[Any]:
-    """Autocast to `dtype` on `device`'s kind (CPU or CUDA); nothing when `dtype` is None.
-
-    oneDNN's bfloat16 kernels need a CPU with AVX512-BF16 or AMX; elsewhere its LSTM refuses bfloat16
-    inputs, so oneDNN is switched off inside: ATen's LSTM then runs in float32, matmuls still in bfloat16.
-    """
-    if dtype is None:
-        return contextlib.nullcontext()
-    stack = contextlib.ExitStack()
-    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        stack.enter_context(_without_onednn())
-    stack.enter_context(torch.autocast(device.type, dtype=dtype))
-    return stack
-
-
-@contextlib.contextmanager
-def _without_onednn() -> Iterator[None]:
-    enabled = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a settable module property
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = enabled
-
-
-def evaluate_model(model: Model, data_loader: DataLoader, device: torch.device,
-                   amp_dtype: Optional[torch.dtype] = None, desc: str = "evaluation",
-                   progress_bar: bool = True) -> Dict[str, float]:
-    """Token-weighted mean loss and the model's metrics over one pass of `data_loader` (in a distributed
-    run, of every process's share of it: the sums are reduced over processes)."""
-    model.eval()
-    model.get_metrics(reset=True)
-    model.reset_states()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    tokens = torch.zeros((), dtype=torch.float64, device=device)
-    with torch.inference_mode(), _autocast(device, amp_dtype):
-        for batch in tqdm(data_loader.iter_epoch(0), desc=desc, leave=False, disable=None if progress_bar else True):
-            output = model(**move_to_device(batch, device))
-            if output.get("loss") is not None:
-                count = _count_tokens(output, batch)
-                loss_sum += output["loss"].double() * count
-                tokens += count
-    model.reset_states()
-    total_loss, total_tokens = distributed.all_reduce_sum_(torch.stack([loss_sum, tokens])).tolist()
-    model.all_reduce_metrics()
-    metrics = model.get_metrics(reset=True)
-    if total_tokens > 0:
-        metrics = {"loss": total_loss / total_tokens, **metrics}
-    return metrics
-
-
-def _count_tokens(output: Dict[str, Any], batch: Dict[str, Any]) -> torch.Tensor:
-    """Tokens the loss averages over: the model's `num_target_tokens`, else 1 per batch."""
-    count = output.get("num_target_tokens")
-    return count.double() if isinstance(count, torch.Tensor) else torch.tensor(float(count or 1))
 
 
 def clip_gradients_(parameters: Iterable[torch.nn.Parameter], max_value: Optional[float],

@@ -21,8 +21,8 @@ from lmlab.data.data_loaders import DataLoader
 from lmlab.models.archival import load_archive
 from lmlab.models.crf_tagger import CrfTagger
 from lmlab.models.model import Model
+from lmlab.training.evaluation import evaluate_model
 from lmlab.training.experiment import RunRecipe, check_config, run_experiment
-from lmlab.training.gradient_descent_trainer import evaluate_model
 from lmlab.training.learning_rate_schedulers import LearningRateScheduler
 
 logger = logging.getLogger(__name__)

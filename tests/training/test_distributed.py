@@ -129,8 +129,8 @@ def test_two_processes_with_batch_b_step_like_one_process_with_batch_2b(data, tw
 
 def test_validation_metrics_of_two_processes_are_those_of_one_process_on_all_the_data(two_nodes, monkeypatch):
     from lmlab.models.archival import load_archive
+    from lmlab.training.evaluation import evaluate_model
     from lmlab.training.experiment import build_data_loader, evaluation_loader_config
-    from lmlab.training.gradient_descent_trainer import evaluate_model
 
     monkeypatch.chdir(ROOT)
     archive = load_archive(str(two_nodes / "model.tar.gz"))
