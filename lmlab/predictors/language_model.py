@@ -15,7 +15,7 @@ from lmlab.data.instance import Instance
 from lmlab.models.language_model import LanguageModel
 from lmlab.modules.util import TextFieldTensors, get_token_ids
 from lmlab.predictors.generation import Continuations
-from lmlab.predictors.predictor import MAX_TOP_K, JsonDict, Predictor, bounded_int, require_text, shown
+from lmlab.predictors.predictor import MAX_CHARS, MAX_TOP_K, JsonDict, Predictor, bounded_int, require_text, shown
 
 GENERATE_OPTIONS = {"max_tokens": 20, "greedy": False, "temperature": 1.0, "top_k": None, "top_p": None, "seed": None}
 TEMPERATURES = (0.01, 100.0)
@@ -45,6 +45,8 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
     Parameters
         model: LanguageModel;  dataset_reader: DatasetReader (run time).
         max_tokens: int = 512    longest framed sentence plus tokens to generate accepted.
+        max_chars: int = 100000  longest sentence accepted, in characters (checked before tokenising, so
+                                 one input's cost is bounded even when the reader cuts long sentences).
         incremental: bool = True generate with `LanguageModel.step`, one position per new token; false
                                  re-runs every row's whole prefix for each token (what a contextualizer
                                  that cannot step does anyway): slower, for comparisons.
@@ -76,12 +78,13 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
     model: LanguageModel
 
     def __init__(self, model: LanguageModel, dataset_reader: DatasetReader, max_tokens: int = 512,
-                 incremental: bool = True) -> None:
+                 incremental: bool = True, max_chars: int = MAX_CHARS) -> None:
         if not isinstance(model, LanguageModel):
             raise ConfigurationError(f"the language_model predictor needs a language_model, found "
                                      f"{type(model).__name__}", "predictor")
         super().__init__(model, dataset_reader)
         self.max_tokens = max_tokens
+        self.max_chars = max_chars
         self.incremental = incremental
         self.framing = dataset_reader.framing
         vocab, namespace = model.vocab, model.target_namespace
@@ -97,7 +100,7 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
     # --- validation ------------------------------------------------------------------------------
     @overrides
     def validate(self, inputs: JsonDict) -> LanguageModelRequest:
-        sentence = require_text(inputs, "sentence")
+        sentence = require_text(inputs, "sentence", self.max_chars)
         for key in inputs:
             if key not in REQUEST_OPTIONS:
                 raise InputError(f'unknown field "{key}"{did_you_mean(key, REQUEST_OPTIONS)}')

@@ -18,6 +18,9 @@ from lmlab.models.model import Model
 
 JsonDict = Dict[str, Any]
 MAX_TOP_K = 1000
+MAX_CHARS = 100_000
+"""Default longest text accepted, in characters, checked before tokenising: a bound on what one input can cost
+(tokenising a 1 MB sentence holds Python's lock for ~50 ms, in which a server answers nothing else)."""
 """Most candidates one input may ask for (next tokens, fillers, generate's top_k): a bound on the answer's size."""
 RequestT = TypeVar("RequestT")
 """What `validate` makes of one JSON input and `predict_requests` consumes (each predictor has its own)."""
@@ -92,8 +95,9 @@ def shown(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def require_text(inputs: JsonDict, key: str) -> str:
-    """`inputs[key]` as a non-empty string, else an `InputError` saying what is wrong."""
+def require_text(inputs: JsonDict, key: str, max_chars: Optional[int] = None) -> str:
+    """`inputs[key]` as a non-empty string of at most `max_chars` characters (None: any length), else an
+    `InputError` saying what is wrong."""
     if not isinstance(inputs, dict):
         raise InputError(f"expected a JSON object, found {type(inputs).__name__}")
     if key not in inputs:
@@ -103,4 +107,6 @@ def require_text(inputs: JsonDict, key: str) -> str:
         raise InputError(f'"{key}" must be a string, found {type(value).__name__}')
     if not value.strip():
         raise InputError(f'empty "{key}"')
+    if max_chars is not None and len(value) > max_chars:
+        raise InputError(f'input too long: "{key}" has {len(value)} characters > max_chars {max_chars}')
     return value

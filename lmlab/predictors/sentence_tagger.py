@@ -12,7 +12,7 @@ from lmlab.data.data_loaders import move_to_device
 from lmlab.data.dataset_readers.dataset_reader import DatasetReader
 from lmlab.data.instance import Instance
 from lmlab.models.crf_tagger import CrfTagger
-from lmlab.predictors.predictor import JsonDict, Predictor, require_text
+from lmlab.predictors.predictor import MAX_CHARS, JsonDict, Predictor, require_text
 
 REQUEST_FIELDS = ("sentence", "tokens")
 
@@ -33,6 +33,7 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
         model: CrfTagger, dataset_reader: DatasetReader   given at run time; the reader (e.g. "conll") builds
             the instance of a token list and its `tokenizer` splits a "sentence".
         max_tokens: int = 512   longest sentence accepted.
+        max_chars: int = 100000   longest "sentence" accepted, in characters (checked before tokenising).
     Inputs (one JSON object per line)
         either sentence: str (split by the reader's tokenizer) or tokens: [str, ...] (already split).
     Outputs
@@ -50,12 +51,14 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
 
     model: CrfTagger
 
-    def __init__(self, model: CrfTagger, dataset_reader: DatasetReader, max_tokens: int = 512) -> None:
+    def __init__(self, model: CrfTagger, dataset_reader: DatasetReader, max_tokens: int = 512,
+                 max_chars: int = MAX_CHARS) -> None:
         if not isinstance(model, CrfTagger):
             raise ConfigurationError(f"the sentence_tagger predictor needs a crf_tagger, found {type(model).__name__}",
                                      "predictor")
         super().__init__(model, dataset_reader)
         self.max_tokens = max_tokens
+        self.max_chars = max_chars
 
     @overrides
     def validate(self, inputs: JsonDict) -> TaggingRequest:
@@ -67,11 +70,13 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
         if ("sentence" in inputs) == ("tokens" in inputs):
             raise InputError('give either "sentence" (a string) or "tokens" (a list of strings)')
         if "sentence" in inputs:
-            tokens = self.dataset_reader.tokenizer.tokenize(require_text(inputs, "sentence"))
+            tokens = self.dataset_reader.tokenizer.tokenize(require_text(inputs, "sentence", self.max_chars))
         else:
             tokens = inputs["tokens"]
             if not isinstance(tokens, list) or not tokens:
                 raise InputError('"tokens" must be a non-empty list of strings')
+            if len(tokens) > self.max_tokens:  # before looking at each of them
+                raise InputError(f"input too long: {len(tokens)} tokens > max_tokens {self.max_tokens}")
             for position, token in enumerate(tokens):
                 if not isinstance(token, str) or not token.strip() or token.split() != [token]:
                     raise InputError(f'"tokens"[{position}] must be a non-empty string without spaces, '

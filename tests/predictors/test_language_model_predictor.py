@@ -144,6 +144,17 @@ def test_a_top_k_beyond_the_allowed_words_lists_only_them_never_padding_oov_or_s
         predictor.validate({"sentence": "a b", "top_k": 1001})
 
 
+def test_a_sentence_over_max_chars_is_refused_before_it_is_tokenised():
+    reader = SimpleLanguageModelingDatasetReader(start_tokens=["<s>"], end_tokens=["</s>"], max_sequence_length=8)
+    predictor = LanguageModelPredictor(_language_model(Vocabulary(counter={"tokens": {
+        word: 1 for word in WORDS + ["<s>", "</s>"]}})), reader, max_chars=100)
+    assert predictor.validate({"sentence": "a " * 50}).tokens == ["a"] * 6  # cut by the reader, as in training
+    with mock.patch.object(reader.tokenizer, "tokenize", wraps=reader.tokenizer.tokenize) as tokenize, \
+            pytest.raises(InputError, match='input too long: "sentence" has 102 characters > max_chars 100'):
+        predictor.validate({"sentence": "a " * 51})
+    assert not tokenize.called
+
+
 def test_only_what_is_asked_is_computed():
     reader = SimpleLanguageModelingDatasetReader(start_tokens=["<s>"], end_tokens=["</s>"])
     model = _language_model(Vocabulary(counter={"tokens": {word: 1 for word in WORDS + ["<s>", "</s>"]}}))

@@ -157,6 +157,27 @@ def test_4_scoring_waits_for_a_step_of_a_non_streamed_generation_not_for_all_of_
     assert steps_before_scoring <= 3
 
 
+class SlowValidation(ServingTestPredictor):
+    """Its validation of a sentence starting with "slow" waits at the gate (as a 1 MB sentence takes a while)."""
+
+    def validate(self, inputs: JsonDict) -> LanguageModelRequest:
+        if isinstance(inputs, dict) and str(inputs.get("sentence", "")).startswith("slow"):
+            self.switches({"hold"})
+        return super().validate(inputs)
+
+
+def test_4_a_small_request_does_not_wait_for_a_large_body_to_be_validated(archive, gate):
+    predictor = SlowValidation(archive.model, archive.validation_dataset_reader)
+    large = {"sentence": "slow " + "the cat " * 10_000}  # over 64 KiB
+    with serve_in_thread(create_app(predictor)) as url, ThreadPoolExecutor(1) as pool:
+        held = pool.submit(httpx.post, f"{url}/predict", json=large, timeout=WAIT_S)
+        wait_for(gate / "entered-1")  # its validation has begun
+        small = httpx.post(f"{url}/predict", json={"sentence": "the cat"}, timeout=WAIT_S)
+        assert small.status_code == 200 and not held.done()
+        (gate / "release-1").touch()
+        assert held.result().status_code < 500
+
+
 def test_4_items_and_generated_tokens_per_request_are_capped(serve):
     with serve("language_model", max_items_per_request=4, max_generated_tokens=10) as client:
         refused(client.post("/predict_batch", json=[{"sentence": "the cat"}] * 5), 413,
