@@ -10,6 +10,7 @@ not) belongs to process p mod world_size, which cuts its own batches from its sh
 pass of every process has as many batches as the smallest share gives.
 """
 import itertools
+import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
@@ -45,8 +46,10 @@ class MultiProcessDataLoader(DataLoader):
                                     an epoch is exactly this many batches: when the data has fewer, the
                                     epoch runs on into the next pass (reshuffled); when it has more, the
                                     next epoch continues where this one stopped. None: an epoch is one pass.
-        num_workers: int = 0        worker processes building batches, kept alive across epochs; with
+        num_workers: int = None     worker processes building batches, kept alive across epochs; with
                                     streaming data each worker reads its own shard (see `DatasetReader.read`).
+                                    None: `default_num_workers`, 2 when the data is in memory and a GPU
+                                    trains, else 0.
         max_instances_in_memory: int = None
                                     None: read and index the data once and keep it (fast epochs; the
                                     vocabulary pass, the length and every epoch share that one read).
@@ -73,10 +76,12 @@ class MultiProcessDataLoader(DataLoader):
 
     def __init__(self, reader: DatasetReader, data_path: str, batch_size: Optional[PositiveInt] = None,
                  max_tokens: Optional[PositiveInt] = None, shuffle: bool = False, bucket_by_length: bool = False,
-                 batches_per_epoch: Optional[PositiveInt] = None, num_workers: NonNegativeInt = 0,
+                 batches_per_epoch: Optional[PositiveInt] = None, num_workers: Optional[NonNegativeInt] = None,
                  max_instances_in_memory: Optional[PositiveInt] = None, seed: int = 13) -> None:
         self.reader, self.data_path = reader, data_path
-        self.batches_per_epoch, self.num_workers = batches_per_epoch, num_workers
+        self.batches_per_epoch = batches_per_epoch
+        self.num_workers = num_workers if num_workers is not None else \
+            default_num_workers(streaming=max_instances_in_memory is not None)
         self.max_instances_in_memory = max_instances_in_memory
         self._batcher = _Batcher(batch_size, max_tokens, shuffle, bucket_by_length, seed)
         self._pin_memory = torch.cuda.is_available()
@@ -273,6 +278,20 @@ class MultiProcessDataLoader(DataLoader):
     def _pin(self, batch: TensorDict) -> TensorDict:
         # worker pools pin in their own thread; batches built in this process are pinned here
         return map_tensors(batch, torch.Tensor.pin_memory) if self._pin_memory else batch
+
+
+def default_num_workers(streaming: bool) -> int:
+    """Worker processes for a loader whose config leaves `num_workers` null.
+
+    In memory with a GPU: 2 (at most the cores but one), so batches are built while the GPU works on the
+    last one; a batch is slices of indexed arrays, so more workers rarely pay for their cores. Without a
+    GPU: 0, since the model's own threads use the cores. Streaming: 0, because how many workers read the
+    stream decides how it is cut into batches (each reads its own shard), so a run that should see the
+    same batches on another machine has to write its worker count down.
+    """
+    if streaming or not torch.cuda.is_available():
+        return 0
+    return max(0, min(2, (os.cpu_count() or 1) - 1))
 
 
 class _Batcher:

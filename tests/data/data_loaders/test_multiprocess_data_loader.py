@@ -8,6 +8,7 @@ import torch
 from lmlab.common import ConfigurationError, Lazy, Params
 from lmlab.data import SimpleLanguageModelingDatasetReader, Vocabulary
 from lmlab.data.data_loaders import DataLoader
+from lmlab.data.data_loaders.multiprocess_data_loader import default_num_workers
 
 LINES = [" ".join(f"w{i}" for i in range(length)) for length in (3, 7, 2, 9, 4, 4, 1, 8, 6, 5)]
 
@@ -216,3 +217,13 @@ def test_streaming_workers_persist_across_epochs(corpus, tmp_path):
 def test_batches_are_pinned_without_workers_when_cuda_is_available(corpus, memory):
     for batch in _loader(corpus, batch_size=3, max_instances_in_memory=memory).iter_epoch(0):
         assert batch["source"]["tokens"]["tokens"].is_pinned()
+
+
+def test_workers_default_to_two_beside_a_gpu_for_data_in_memory_and_to_none_otherwise(corpus, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert _loader(corpus, batch_size=2).num_workers == 0  # no GPU: the model's threads use the cores
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_num_workers(streaming=False) == 2
+    assert default_num_workers(streaming=True) == 0  # the worker count decides how a stream is batched
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert default_num_workers(streaming=False) == 0
