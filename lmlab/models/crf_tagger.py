@@ -72,6 +72,22 @@ class CrfTagger(Model):
         chunk type (conlleval's counts). With `layer_selection` also "active_layers" (non-zero gates) and
         "f1-measure-within-budget": f1-measure-overall while at most `budget` layers are active, else 0
         (the validation metric `lmlab prune` selects checkpoints by).
+    Example
+        >>> from lmlab.data import Batch, Vocabulary
+        >>> from lmlab.data.dataset_readers import DatasetReader
+        >>> from lmlab.models import Model
+        >>> reader = DatasetReader.from_params({"type": "conll", "num_columns": 2})
+        >>> instances = [reader.text_to_instance(["He", "ran"], ["B-NP", "B-VP"]),
+        ...              reader.text_to_instance(["She", "sat", "down"], ["B-NP", "B-VP", "O"])]
+        >>> vocab = Vocabulary.from_instances(instances)
+        >>> tagger = Model.from_params({"type": "crf_tagger", "label_encoding": "BIO", "encoder": {
+        ...     "type": "lstm", "input_size": 8, "hidden_size": 4, "bidirectional": True}, "text_field_embedder": {
+        ...     "token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}}}}, vocab=vocab)
+        >>> for instance in instances:
+        ...     instance.index_fields(vocab)
+        >>> output = tagger(**Batch(instances).as_tensor_dict())
+        >>> output["loss"].shape, output["tags"].shape  # the CRF's NLL; (B, T) Viterbi tags
+        (torch.Size([]), torch.Size([2, 3]))
     """
 
     default_predictor = "sentence_tagger"

@@ -67,6 +67,22 @@ class LanguageModel(Model):
         perplexity per target token; with a "tokens" indexer that gives "word_starts" (sub-word pieces),
         also word_perplexity: exp(forward NLL / the targets that start a whitespace word), comparable with
         a word-level LM's.
+    Example
+        >>> from lmlab.data import Batch, Vocabulary
+        >>> from lmlab.data.dataset_readers import DatasetReader
+        >>> from lmlab.models import Model
+        >>> reader = DatasetReader.from_params({"type": "simple_language_modeling", "start_tokens": ["<s>"],
+        ...                                     "end_tokens": ["</s>"]})
+        >>> instances = [reader.text_to_instance(s) for s in ["the cat sat", "the dog sat down"]]
+        >>> vocab = Vocabulary.from_instances(instances)
+        >>> model = Model.from_params({"type": "language_model", "contextualizer": {
+        ...     "type": "lstm", "input_size": 8, "hidden_size": 8}, "text_field_embedder": {
+        ...     "token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}}}}, vocab=vocab)
+        >>> for instance in instances:
+        ...     instance.index_fields(vocab)
+        >>> output = model(**Batch(instances).as_tensor_dict())
+        >>> output["loss"].shape, output["lm_embeddings"].shape  # a scalar; (B, T, H) with T = 4 words + 2
+        (torch.Size([]), torch.Size([2, 6, 8]))
     """
 
     default_predictor = "language_model"

@@ -73,6 +73,21 @@ class LanguageModelPredictor(Predictor[LanguageModelRequest]):
         never building a (B, T, V) block. Generation advances every continuation of a batch by one
         batched model step per token (`Continuations`); a seeded continuation is the same whatever its
         batch, and `generate_stream` / `continuations()` give it token by token.
+    Example
+        >>> from lmlab.data import Vocabulary
+        >>> from lmlab.data.dataset_readers import DatasetReader
+        >>> from lmlab.models import Model
+        >>> from lmlab.predictors import Predictor
+        >>> reader = DatasetReader.from_params({"type": "simple_language_modeling", "start_tokens": ["<s>"],
+        ...                                     "end_tokens": ["</s>"]})
+        >>> vocab = Vocabulary.from_instances([reader.text_to_instance("the cat sat on the mat")])
+        >>> model = Model.from_params({"type": "language_model", "contextualizer": {
+        ...     "type": "lstm", "input_size": 8, "hidden_size": 8}, "text_field_embedder": {
+        ...     "token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}}}}, vocab=vocab)
+        >>> predictor = Predictor.by_name("language_model")(model.eval(), reader)  # or from_archive
+        >>> result = predictor.predict_json({"sentence": "the cat"})
+        >>> sorted(result), result["tokens"]
+        (['log_probability', 'next_tokens', 'perplexity', 'scored_tokens', 'tokens'], ['the', 'cat'])
     """
 
     model: LanguageModel

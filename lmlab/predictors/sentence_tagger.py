@@ -47,6 +47,19 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
         Errors (per input line): neither or both of "sentence" and "tokens", an unknown field (with a
         did-you-mean), an empty sentence or token, a token that is not a string, too many tokens. Requests
         are run in one batch; a sentence's tags do not depend on the others in its batch.
+    Example
+        >>> from lmlab.data import Vocabulary
+        >>> from lmlab.data.dataset_readers import DatasetReader
+        >>> from lmlab.models import Model
+        >>> from lmlab.predictors import Predictor
+        >>> reader = DatasetReader.from_params({"type": "conll", "num_columns": 2})
+        >>> vocab = Vocabulary.from_instances([reader.text_to_instance(["He", "ran"], ["B-NP", "B-VP"])])
+        >>> tagger = Model.from_params({"type": "crf_tagger", "label_encoding": "BIO", "text_field_embedder": {
+        ...     "token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}}}}, vocab=vocab)
+        >>> predictor = Predictor.by_name("sentence_tagger")(tagger.eval(), reader)  # or from_archive
+        >>> result = predictor.predict_json({"sentence": "He sat"})
+        >>> result["tokens"], len(result["tags"]), sorted(result)
+        (['He', 'sat'], 2, ['spans', 'tags', 'tokens'])
     """
 
     model: CrfTagger

@@ -87,6 +87,12 @@ class ConllDatasetReader(DatasetReader):
     Outputs
         Instances {"tokens": TextField(words), "tags": SequenceLabelField(labels) (when labelled),
         "metadata": MetadataField({"words": words})}.
+    Example
+        >>> from lmlab.data.dataset_readers import DatasetReader
+        >>> reader = DatasetReader.from_params({"type": "conll", "num_columns": 2, "coding_scheme": "BIO"})
+        >>> instance = reader.text_to_instance(["He", "ran", "home"], ["B-NP", "B-VP", "B-NP"])
+        >>> [str(token) for token in instance["tokens"].tokens], instance["tags"].labels
+        (['He', 'ran', 'home'], ['B-NP', 'B-VP', 'B-NP'])
     """
 
     def __init__(self, token_indexers: Optional[Dict[str, TokenIndexer]] = None, token_column: int = 0,

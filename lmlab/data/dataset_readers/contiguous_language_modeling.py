@@ -84,6 +84,17 @@ class ContiguousLanguageModelingReader(DatasetReader):
         read as one stream (batchify) are joined into one in-memory array. The cache entry of a file
         is keyed by its real path, the tokenizer's `repr` and `end_of_line_token`, and rebuilt when
         the file's size or modification time changes.
+    Example
+        >>> import pathlib, tempfile
+        >>> from lmlab.data.dataset_readers import DatasetReader
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.txt"
+        >>> _ = path.write_text("the cat sat on the mat")
+        >>> reader = DatasetReader.from_params({"type": "contiguous_language_modeling", "bptt": 3,
+        ...                                     "num_streams": 1})
+        >>> for window in reader.read(str(path)):
+        ...     print([str(t) for t in window["source"].tokens], [str(t) for t in window["forward_targets"].tokens])
+        ['the', 'cat', 'sat'] ['cat', 'sat', 'on']
+        ['on', 'the', 'mat'] ['the', 'mat', '<eos>']
     """
 
     def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,

@@ -81,6 +81,13 @@ class MaskedLanguageModelingReader(DatasetReader):
         tokenizer whose own special tokens include `mask_token` (a pretrained model's) tokenizes the whole
         sentence instead, as its model saw text in pretraining. Its special tokens ("[CLS]", "[SEP]") are never
         chosen for masking.
+    Example
+        >>> from lmlab.data.dataset_readers import DatasetReader
+        >>> reader = DatasetReader.from_params({"type": "masked_language_modeling", "mask_probability": 1.0,
+        ...                                     "replace_with_mask": 1.0, "replace_with_random": 0.0})
+        >>> instance = reader.text_to_instance("the cat sat")
+        >>> [str(token) for token in instance["tokens"].tokens]  # every word chosen, each replaced by the mask
+        ['[MASK]', '[MASK]', '[MASK]']
     """
 
     def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,

@@ -41,6 +41,12 @@ class SimpleLanguageModelingDatasetReader(DatasetReader):
     Outputs
         Instances {"source": TextField(start_tokens + sentence tokens + end_tokens)}, framed by
         `self.framing` (which predictors use to frame their input the same way).
+    Example
+        >>> from lmlab.data.dataset_readers import DatasetReader
+        >>> reader = DatasetReader.from_params({"type": "simple_language_modeling",
+        ...                                     "start_tokens": ["<s>"], "end_tokens": ["</s>"]})
+        >>> [str(token) for token in reader.text_to_instance("the cat sat")["source"].tokens]
+        ['<s>', 'the', 'cat', 'sat', '</s>']
     """
 
     def __init__(self, tokenizer: Tokenizer = WHITESPACE_TOKENIZER,

@@ -48,6 +48,15 @@ class Elmo(torch.nn.Module):
     Notes
         The pretrained biLM is stateful (README section 5); pass `module=ElmoBiLm(..., stateful=False)`
         for representations that do not depend on the previous batches.
+    Example
+        >>> from lmlab.modules.elmo import Elmo, batch_to_ids
+        >>> elmo = Elmo("fixtures/elmo/options.json", "fixtures/elmo/lm_weights.hdf5",  # bilm-tf files (tiny)
+        ...             num_output_representations=2)
+        >>> output = elmo(batch_to_ids([["The", "cat", "sat"], ["Dogs"]]))  # (B, T, 50) character ids
+        >>> [vectors.shape for vectors in output["elmo_representations"]]  # D = 2 x projection_dim 4
+        [torch.Size([2, 3, 8]), torch.Size([2, 3, 8])]
+        >>> output["mask"].tolist()
+        [[True, True, True], [True, False, False]]
     """
 
     def __init__(

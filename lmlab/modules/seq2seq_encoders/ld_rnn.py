@@ -32,6 +32,13 @@ class LdRnn(DenseRnn):
         surviving outputs are not rescaled, and the output path (what the softmax or a tagger reads)
         always carries every layer's real output: later layers learn not to rely on any single earlier
         layer, which is what lets pruning remove layers afterwards. In `eval()` nothing is dropped.
+    Example
+        >>> import torch
+        >>> from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
+        >>> encoder = Seq2SeqEncoder.from_params({"type": "ld_rnn", "input_size": 4, "hidden_size": 3,
+        ...                                       "num_layers": 2, "return_all_layers": True})
+        >>> encoder(torch.randn(2, 5, 4), torch.ones(2, 5, dtype=torch.bool)).shape  # (L, B, T, H)
+        torch.Size([2, 2, 5, 3])
     """
 
     def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: PositiveInt = 1,

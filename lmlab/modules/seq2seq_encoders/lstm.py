@@ -36,6 +36,15 @@ _DOC = """Stacked {cell} over a padded batch; forward-only unless `bidirectional
         Bidirectional: layer l + 1 reads both directions of layer l, so each direction of the upper
         layers sees the whole row. Fine for taggers; never use it as a bidirectional language model
         contextualizer (`no_peeking()` is False): use "bidirectional_lm_lstm".
+    Example
+        >>> import torch
+        >>> from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
+        >>> encoder = Seq2SeqEncoder.from_params({{"type": "{name}", "input_size": 4, "hidden_size": 3,
+        ...                                       "bidirectional": True}})
+        >>> mask = torch.tensor([[True, True, True], [True, True, False]])
+        >>> outputs = encoder(torch.randn(2, 3, 4), mask)
+        >>> outputs.shape, bool(outputs[1, 2].eq(0).all()), encoder.no_peeking()
+        (torch.Size([2, 3, 6]), True, False)
     """
 
 

@@ -261,6 +261,16 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
         at t never depends on inputs after t (`no_peeking()`), so it suits a left-to-right LM.
         `step` keeps every layer's keys and values (a KV cache, `TransformerStack.step`), so a new
         position costs attention over the cache instead of a re-run of the prefix.
+    Example
+        >>> import torch
+        >>> from lmlab.modules.seq2seq_encoders import Seq2SeqEncoder
+        >>> encoder = Seq2SeqEncoder.from_params({"type": "transformer", "input_dim": 8, "num_layers": 1,
+        ...                                       "num_heads": 2})
+        >>> inputs, mask = torch.randn(1, 4, 8), torch.ones(1, 4, dtype=torch.bool)
+        >>> changed = inputs.clone()
+        >>> changed[0, 3] += 1.0  # a later token changes ...
+        >>> encoder.eval()(inputs, mask)[0, :3].allclose(encoder(changed, mask)[0, :3])  # ... no earlier output
+        True
     """
 
     directions: Tuple[Direction, ...] = ("forward",)

@@ -40,6 +40,14 @@ class AdaptiveSoftmaxLoss(SoftmaxLoss):
         (most frequent first): `requires_frequency_sorted_vocabulary` is True, and models refuse a
         vocabulary namespace not recorded as sorted (`Vocabulary.is_frequency_sorted`).
         There is no single (V, D) output matrix, so `tie_weights` is a ValueError.
+    Example
+        >>> import torch
+        >>> from lmlab.modules.softmax_losses import SoftmaxLoss
+        >>> loss = SoftmaxLoss.from_params({"type": "adaptive_softmax", "cutoffs": [4, 8], "div_value": 2.0},
+        ...                                num_words=10, embedding_dim=4)  # head: ids 0-3; tails 4-7, 8-9
+        >>> probabilities = loss.log_probs(torch.randn(6, 4)).exp()  # (N, V)
+        >>> bool(probabilities.sum(-1).allclose(torch.ones(6)))
+        True
     """
 
     requires_frequency_sorted_vocabulary = True

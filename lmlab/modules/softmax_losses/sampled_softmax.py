@@ -122,6 +122,17 @@ class SampledSoftmaxLoss(SoftmaxLoss):
         In `eval()` the full loss is computed in chunks of rows so that no more than about 2^25 logits exist
         at once, each by `linear_cross_entropy`, the function `softmax` computes its loss with: a batch of
         one chunk gets the same bits as "softmax" with the same weights, on every CPU kernel.
+    Example
+        >>> import torch
+        >>> from lmlab.modules.softmax_losses import SoftmaxLoss
+        >>> loss = SoftmaxLoss.from_params({"type": "sampled_softmax", "num_samples": 3}, num_words=10,
+        ...                                embedding_dim=4)
+        >>> embeddings, targets = torch.randn(6, 4), torch.tensor([1, 2, 3, 4, 5, 6])
+        >>> loss(embeddings, targets).shape  # training: each target against 3 sampled words, summed
+        torch.Size([])
+        >>> full = loss.eval()(embeddings, targets)  # evaluation: the full softmax
+        >>> bool(full.allclose(-loss.log_probs(embeddings).gather(1, targets[:, None]).sum()))
+        True
     """
 
     def __init__(self, num_words: int, embedding_dim: int, num_samples: int, sparse: bool = False,

@@ -27,6 +27,14 @@ class FullSoftmaxLoss(SoftmaxLoss):
     Notes
         Costs O(N * V * D) time and one (N, V) logits tensor, which the backward pass turns into their
         gradient in place (`linear_cross_entropy`): use "sampled_softmax" or "adaptive_softmax" for large V.
+    Example
+        >>> import torch
+        >>> from lmlab.modules.softmax_losses import SoftmaxLoss
+        >>> loss = SoftmaxLoss.from_params({"type": "softmax"}, num_words=10, embedding_dim=4)  # V, D at run time
+        >>> embeddings, targets = torch.randn(6, 4), torch.tensor([1, 2, 3, 4, 5, 6])
+        >>> log_probs = loss.log_probs(embeddings)  # (N, V)
+        >>> bool(loss(embeddings, targets).allclose(-log_probs.gather(1, targets[:, None]).sum()))
+        True
     """
 
     def __init__(self, num_words: int, embedding_dim: int, bias: bool = True) -> None:
