@@ -57,6 +57,8 @@ MINIMAL = {
         "pretrained_transformer": {"model_name": HF_MODEL},
         "bert": {"model_name": HF_MODEL},
         "gpt2": {"model_name": HF_MODEL},
+        "softmax_loss": {"input_dim": 3, "softmax_loss": {"type": "adaptive_softmax", "cutoffs": [2],
+                                                          "div_value": 2.0}},
     },
 }
 RUN_TIME = {SoftmaxLoss: {"num_words": 6, "embedding_dim": 3}}
