@@ -297,6 +297,8 @@ HOOKS = [  # (registry base, valid config, the keys that break how its arguments
     ("dataset_reader", {"type": "simple_language_modeling", "start_tokens": ["<s>"], "end_tokens": ["</s>"]},
      {"max_sequence_length": 2}, "max_sequence_length"),
     ("dataset_reader", {"type": "conll", "num_columns": 4}, {"label_column": 4}, "label_column"),
+    ("token_embedder", {"type": "language_model_token_embedder", "forward_archive": "no/such/lm.tar.gz"},
+     {"do_layer_norm": True}, "do_layer_norm"),
 ]
 
 

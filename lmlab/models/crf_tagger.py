@@ -234,7 +234,7 @@ class CrfTagger(Model):
         """Delete every LM layer whose gate is 0 (and the matching projection inputs); the tagger's outputs
         are unchanged. Gates stay as they are (trainable or not); build a new optimizer to train on."""
         embedders = self._language_model_embedders()
-        if not embedders:
+        if not embedders:  # run time: the built model's embedders
             raise ConfigurationError('nothing to prune: the model has no "language_model_token_embedder"')
         for embedder in embedders:
             embedder.prune()

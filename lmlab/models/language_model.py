@@ -137,7 +137,7 @@ class LanguageModel(Model):
                 f'{type(self._softmax_loss).__name__} needs the ids of vocabulary namespace "{target_namespace}" '
                 "sorted by frequency (most frequent first), and this vocabulary does not record that: build it "
                 'from counts (the default "from_instances") or load one saved that way', "softmax_loss")
-        if tie_embeddings:
+        if tie_embeddings:  # run time: the built embedder and softmax
             weight = text_field_embedder.token_embedder("tokens").weight
             if not isinstance(weight, torch.nn.Parameter):
                 raise ConfigurationError('the "tokens" token embedder has no embedding matrix to tie', "tie_embeddings")

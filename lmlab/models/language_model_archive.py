@@ -11,7 +11,7 @@ from typing import Dict, List, Literal, Optional
 
 import torch
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import NonNegativeInt, PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.models.archival import load_archive
@@ -35,6 +35,7 @@ def load_language_model(archive_file: str, where: str, bidirectional: Optional[b
     kind of model or the other direction; archive errors (a missing or corrupt file) are `load_archive`'s.
     """
     model = load_archive(archive_file, cuda_device=cuda_device).model
+    # run time, every check here and in `frozen_language_model`: what the archive holds
     if not isinstance(model, LanguageModel):
         raise ConfigurationError(f'{archive_file} holds a {type(model).__name__}; expected a "language_model"', where)
     if bidirectional is not None and model.bidirectional != bidirectional:
@@ -49,6 +50,7 @@ def frozen_language_model(model: LanguageModel, archive_file: str, where: str, r
                           lowercase_tokens: bool, context_token: Optional[str]) -> FrozenLanguageModel:
     """The input side of a word-level unidirectional `model` (its embedder and contextualizer, shared, not
     copied) reading the ids of `vocab`'s `vocab_namespace`; see `ArchivedLanguageModelTokenEmbedder`."""
+    # run time, every check here: the loaded language model and its vocabulary
     text_field_embedder = model.text_field_embedder
     token_embedders: Dict[str, torch.nn.Module] = dict(text_field_embedder.token_embedders.items()) \
         if isinstance(text_field_embedder, BasicTextFieldEmbedder) else {}
@@ -123,12 +125,12 @@ class ArchivedLanguageModelTokenEmbedder(LanguageModelTokenEmbedder):
     """
 
     def __init__(self, forward_archive: str, backward_archive: Optional[str] = None,
-                 mode: Literal["concat", "scalar_mix"] = "concat", projection_dim: Optional[int] = None,
+                 mode: Literal["concat", "scalar_mix"] = "concat", projection_dim: Optional[PositiveInt] = None,
                  dropout: Probability = 0.0, do_layer_norm: bool = False, vocab_namespace: str = "tokens",
                  token_aliases: Optional[Dict[str, str]] = None, lowercase_tokens: bool = False,
-                 context_token: Optional[str] = None, feature_cache_mb: int = 0,
+                 context_token: Optional[str] = None, feature_cache_mb: NonNegativeInt = 0,
                  vocab: Optional[Vocabulary] = None) -> None:
-        if vocab is None:
+        if vocab is None:  # run time: `vocab` is given by the caller (lmlab injects it)
             raise ConfigurationError("needs the vocabulary of the model it is part of (lmlab injects it)", "vocab")
         archives = [("forward_archive", forward_archive, False)]
         if backward_archive is not None:

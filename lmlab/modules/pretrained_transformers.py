@@ -27,7 +27,7 @@ def load_model(model_name: str, kind: str, load_weights: bool = True) -> Any:
         if load_weights:
             return auto.from_pretrained(model_name, dtype=torch.float32)
         return auto.from_config(load_config(model_name), dtype=torch.float32)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError) as err:  # run time: what is at model_name
         raise ConfigurationError(f'cannot load "{model_name}" as {auto.__name__}: {str(err).splitlines()[0]}',
                                  "model_name") from err
     finally:
@@ -42,6 +42,7 @@ def special_token_counts(model_name: str) -> Tuple[int, int]:
     for start in range(len(framed) - len(bare) + 1):
         if framed[start:start + len(bare)] == bare:
             return start, len(framed) - start - len(bare)
+    # run time: the model's tokenizer
     raise ConfigurationError(f'cannot tell where the tokenizer of "{model_name}" puts its special tokens',
                              "model_name")
 

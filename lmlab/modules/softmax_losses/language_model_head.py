@@ -28,6 +28,7 @@ class LanguageModelHeadSoftmaxLoss(SoftmaxLoss):
 
     def __init__(self, num_words: int, embedding_dim: int, language_model_head: LanguageModelHead) -> None:
         super().__init__()
+        # run time, here and below: the vocabulary size and the model's vector size, given when building
         if language_model_head.get_output_dim() != num_words:
             raise ConfigurationError(f"the head scores {language_model_head.get_output_dim()} words, the target "
                                      f"namespace has {num_words}", "language_model_head")

@@ -5,11 +5,11 @@ paths: opening an lmlab archive is the model layer's job. The registered "langua
 (`lmlab.models.language_model_archive`) opens the archives named in a config and passes their parts here.
 """
 import logging
-from typing import Any, Dict, List, Literal, Optional, cast
+from typing import Any, Dict, Iterator, List, Literal, Optional, cast
 
 import torch
 
-from lmlab.common.constraints import Probability
+from lmlab.common.constraints import NonNegativeInt, PositiveInt, Probability
 from lmlab.common.errors import ArchiveError, ConfigurationError
 from lmlab.data.vocabulary import Vocabulary
 from lmlab.modules.scalar_mix import ScalarMix
@@ -125,13 +125,9 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
     """
 
     def __init__(self, language_models: List[FrozenLanguageModel], mode: Literal["concat", "scalar_mix"] = "concat",
-                 projection_dim: Optional[int] = None, dropout: Probability = 0.0,
-                 do_layer_norm: bool = False, feature_cache_mb: int = 0) -> None:
+                 projection_dim: Optional[PositiveInt] = None, dropout: Probability = 0.0,
+                 do_layer_norm: bool = False, feature_cache_mb: NonNegativeInt = 0) -> None:
         super().__init__()
-        if do_layer_norm and mode != "scalar_mix":
-            raise ConfigurationError('only a scalar mix normalises layers: set mode "scalar_mix"', "do_layer_norm")
-        if feature_cache_mb < 0:
-            raise ConfigurationError(f"expected a size in MiB >= 0, found {feature_cache_mb}", "feature_cache_mb")
         self.feature_cache = FeatureCache(feature_cache_mb * 2 ** 20) if feature_cache_mb else None
         self.mode = mode
         self.language_models = torch.nn.ModuleList(language_models)
@@ -175,7 +171,13 @@ class LanguageModelTokenEmbedder(TokenEmbedder):
         return zero_padding(features, mask)
 
     # --- layer selection and pruning -------------------------------------------------------------
+    @classmethod
+    def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
+        if arguments.get("do_layer_norm") and arguments.get("mode", "concat") != "scalar_mix":
+            yield ConfigurationError('only a scalar mix normalises layers: set mode "scalar_mix"', "do_layer_norm")
+
     def _check_prunable(self) -> None:
+        # run time, here and below: asked when a model selects layers, of the language models loaded
         if self.mode != "concat" or self.projection is None:
             raise ConfigurationError('layer selection needs mode "concat" and a projection_dim (the projection\'s '
                                      "input columns are what pruning removes)", "projection_dim")

@@ -4,6 +4,7 @@ from typing import List, Optional
 import torch
 from overrides import overrides
 
+from lmlab.common.constraints import PositiveInt
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.pretrained_transformers import model_max_length
 from lmlab.modules.pretrained_transformers import load_model, special_token_counts
@@ -40,7 +41,7 @@ class PretrainedTransformerEmbedder(TokenEmbedder):
     """
 
     def __init__(self, model_name: str, last_layer_only: bool = True, train_parameters: bool = True,
-                 max_length: Optional[int] = None, load_weights: bool = True) -> None:
+                 max_length: Optional[PositiveInt] = None, load_weights: bool = True) -> None:
         super().__init__()
         self.model_name = model_name
         self.transformer_model = load_model(model_name, "base", load_weights)
@@ -48,7 +49,7 @@ class PretrainedTransformerEmbedder(TokenEmbedder):
         self.train_parameters = train_parameters
         self.max_length = max_length if max_length is not None else model_max_length(model_name)
         self._start_count, self._end_count = special_token_counts(model_name)
-        if self.max_length <= self._start_count + self._end_count:
+        if self.max_length <= self._start_count + self._end_count:  # run time: the tokenizer's special tokens
             raise ConfigurationError(f"expected room for a piece besides the {self._start_count + self._end_count} "
                                      f"special tokens, found {self.max_length}", "max_length")
         config = self.transformer_model.config

@@ -1,14 +1,15 @@
 """`pretrained_transformer_mismatched`: one vector per word, pooled from a pretrained transformer's pieces."""
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 from overrides import overrides
 
-from lmlab.common.errors import ConfigurationError
+from lmlab.common.constraints import PositiveInt
 from lmlab.modules.token_embedders.pretrained_transformer import PretrainedTransformerEmbedder
 from lmlab.modules.token_embedders.token_embedder import TokenEmbedder
 
-POOLINGS = ("first", "mean", "last")
+Pooling = Literal["first", "mean", "last"]
+"""How a word's vector is made from its pieces' vectors."""
 
 
 @TokenEmbedder.register("pretrained_transformer_mismatched")
@@ -20,7 +21,7 @@ class PretrainedTransformerMismatchedEmbedder(TokenEmbedder):
 
     Parameters
         model_name, last_layer_only, train_parameters, max_length, load_weights: as "pretrained_transformer".
-        pooling: str = "first"   a word's vector: its "first" piece's, the "mean" of its pieces', or its
+        pooling: Pooling = "first"   a word's vector: its "first" piece's, the "mean" of its pieces', or its
                                  "last" piece's.
     Inputs
         token_ids: (B, P) long;  wordpiece_mask: (B, P) 0/1;  mask: (B, W) 0/1, True = word;
@@ -29,11 +30,10 @@ class PretrainedTransformerMismatchedEmbedder(TokenEmbedder):
         (B, W, H) float; zeros for padding and for words without pieces.
     """
 
-    def __init__(self, model_name: str, pooling: str = "first", last_layer_only: bool = True,
-                 train_parameters: bool = True, max_length: Optional[int] = None, load_weights: bool = True) -> None:
+    def __init__(self, model_name: str, pooling: Pooling = "first", last_layer_only: bool = True,
+                 train_parameters: bool = True, max_length: Optional[PositiveInt] = None,
+                 load_weights: bool = True) -> None:
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ConfigurationError(f'expected one of {", ".join(POOLINGS)}, found "{pooling}"', "pooling")
         self.pooling = pooling
         self.matched_embedder = PretrainedTransformerEmbedder(model_name, last_layer_only=last_layer_only,
                                                               train_parameters=train_parameters,
