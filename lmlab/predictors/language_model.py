@@ -14,7 +14,7 @@ from lmlab.data.fields.text_field import TextField
 from lmlab.data.instance import Instance
 from lmlab.models.language_model import LanguageModel
 from lmlab.modules.util import TextFieldTensors, get_token_ids
-from lmlab.predictors.generation import Continuations
+from lmlab.predictors.continuations import Continuations
 from lmlab.predictors.predictor import MAX_CHARS, MAX_TOP_K, JsonDict, Predictor, bounded_int, require_text, shown
 
 GENERATE_OPTIONS = {"max_tokens": 20, "greedy": False, "temperature": 1.0, "top_k": None, "top_p": None, "seed": None}

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, AsyncGenerator, Awaitable, Callable, Dict, List, Optional, Tuple, Union, cast
 
-from lmlab.predictors.generation import Continuations
+from lmlab.predictors.continuations import Continuations
 from lmlab.predictors.language_model import LanguageModelPredictor, LanguageModelRequest
 from lmlab.predictors.predictor import JsonDict
 from lmlab.serving.requests import RequestError

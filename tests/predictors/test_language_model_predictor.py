@@ -10,7 +10,7 @@ from lmlab.common import ConfigurationError, InputError
 from lmlab.data import Batch, ContiguousLanguageModelingReader, SimpleLanguageModelingDatasetReader, Vocabulary
 from lmlab.models import Model
 from lmlab.predictors import LanguageModelPredictor
-from lmlab.predictors.generation import choose_next
+from lmlab.predictors.continuations import choose_next
 from lmlab.predictors.language_model import GENERATE_OPTIONS, _generate_options
 
 WORDS = "a b c d e f g h i j".split()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, cast
 
-from lmlab.predictors.generation import Continuations, GenerateOptions
+from lmlab.predictors.continuations import Continuations, GenerateOptions
 from lmlab.predictors.language_model import LanguageModelPredictor, LanguageModelRequest
 from lmlab.predictors.predictor import JsonDict, Predictor, require_text
 

@@ -11,7 +11,7 @@ import torch
 from lmlab.data import SimpleLanguageModelingDatasetReader, Vocabulary
 from lmlab.models import LanguageModel, Model
 from lmlab.predictors import LanguageModelPredictor
-from lmlab.predictors.generation import choose_next
+from lmlab.predictors.continuations import choose_next
 from lmlab.predictors.language_model import GENERATE_OPTIONS
 
 WORDS = [f"w{i}" for i in range(30)]
