@@ -34,6 +34,8 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
             the instance of a token list and its `tokenizer` splits a "sentence".
         max_tokens: int = 512   longest sentence accepted.
         max_chars: int = 100000   longest "sentence" accepted, in characters (checked before tokenising).
+        max_token_chars: int = 100   longest token accepted, in characters: a character encoder pads every
+            word of a batch to its longest, so one 5,000-character word would slow its batch companions 300x.
     Inputs (one JSON object per line)
         either sentence: str (split by the reader's tokenizer) or tokens: [str, ...] (already split).
     Outputs
@@ -45,7 +47,8 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
         is finite.
     Notes
         Errors (per input line): neither or both of "sentence" and "tokens", an unknown field (with a
-        did-you-mean), an empty sentence or token, a token that is not a string, too many tokens. Requests
+        did-you-mean), an empty sentence or token, a token that is not a string, too many tokens or
+        characters, a token over max_token_chars. Requests
         are run in one batch; a sentence's tags do not depend on the others in its batch.
     Example
         >>> from lmlab.data import Vocabulary
@@ -65,13 +68,14 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
     model: CrfTagger
 
     def __init__(self, model: CrfTagger, dataset_reader: DatasetReader, max_tokens: int = 512,
-                 max_chars: int = MAX_CHARS) -> None:
+                 max_chars: int = MAX_CHARS, max_token_chars: int = 100) -> None:
         if not isinstance(model, CrfTagger):
             raise ConfigurationError(f"the sentence_tagger predictor needs a crf_tagger, found {type(model).__name__}",
                                      "predictor")
         super().__init__(model, dataset_reader)
         self.max_tokens = max_tokens
         self.max_chars = max_chars
+        self.max_token_chars = max_token_chars
 
     @overrides
     def validate(self, inputs: JsonDict) -> TaggingRequest:
@@ -96,6 +100,10 @@ class SentenceTaggerPredictor(Predictor[TaggingRequest]):
                                      f"found {token!r}")
         if len(tokens) > self.max_tokens:
             raise InputError(f"input too long: {len(tokens)} tokens > max_tokens {self.max_tokens}")
+        longest = max(range(len(tokens)), key=lambda position: len(tokens[position]))
+        if len(tokens[longest]) > self.max_token_chars:
+            raise InputError(f"token {longest} has {len(tokens[longest])} characters > max_token_chars "
+                             f"{self.max_token_chars}")
         return TaggingRequest(tokens, self.dataset_reader.text_to_instance(tokens))
 
     @overrides

@@ -76,6 +76,8 @@ def test_a_top_k_beyond_the_allowed_tag_sequences_lists_only_those_with_finite_s
     ({"sentense": "a"}, 'unknown field "sentense"; did you mean "sentence"?'),
     ({"sentence": "a " * 13}, "input too long: 13 tokens > max_tokens 12"),
     (["a"], "expected a JSON object, found list"),
+    ({"tokens": ["a", "b" * 101]}, "token 1 has 101 characters > max_token_chars 100"),
+    ({"sentence": "a " + "b" * 101}, "token 1 has 101 characters > max_token_chars 100"),
 ])
 def test_bad_inputs_get_their_own_error_and_the_others_are_answered(predictor, inputs, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
