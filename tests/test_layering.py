@@ -3,6 +3,7 @@
     commands | serving > training | predictors > models > modules > data > common
 
 `serving` (the HTTP app) sits at the level of commands: it uses predictors, and `lmlab serve` starts it.
+Inside a package, modules never import each other in a circle (a function-level import counts too).
 """
 import ast
 from pathlib import Path
