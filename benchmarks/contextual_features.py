@@ -11,6 +11,7 @@ element-wise work are not counted (as LD-Net counts). Tokens/s times the embedde
 projection) over the data file in batches, in inference mode, as the median of alternating rounds.
 """
 import argparse
+import json
 import statistics
 import time
 from typing import Dict, List, Tuple
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed passes over the data (median)")
     parser.add_argument("--cuda-device", type=int, default=-1, help="-1 for CPU (default), k for GPU k")
+    parser.add_argument("--json", help="also write {archive: {kept_layers, flops_per_token, tokens_per_second}} here")
     args = parser.parse_args()
     import_builtin_components()
     runs: Dict[str, Tuple[LanguageModelTokenEmbedder, List]] = {
@@ -94,11 +96,16 @@ def main() -> None:
     reference = args.archives[0]
     base_flops = flops_per_token(runs[reference][0])
     base_speed = sum(n for _, n in runs[reference][1]) / statistics.median(timings[reference])
+    rows = {}
     for path, (embedder, batches) in runs.items():
         flops = flops_per_token(embedder)
         speed = sum(n for _, n in batches) / statistics.median(timings[path])
+        rows[path] = {"kept_layers": embedder.kept_layers(), "flops_per_token": flops, "tokens_per_second": speed}
         print(f"{path[-50:]:<50} {str(embedder.kept_layers()):<24} {flops:>12,} {speed:>10.0f} "
               f"{base_flops / flops:>11.1f}x {speed / base_speed:>8.1f}x")
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump(rows, stream, indent=2)
 
 
 if __name__ == "__main__":

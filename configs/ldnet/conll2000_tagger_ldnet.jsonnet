@@ -25,6 +25,10 @@ local lm_features = {
   vocab_namespace: "lm_tokens",
   // the LMs were trained on contiguous text, lines ending in <eos>: a sentence starts after one
   context_token: "<eos>",
+  // the frozen LMs' outputs of each sentence, computed once and reused every epoch and every validation
+  // (7.6 KiB per token: 1.4 GiB for the training sentences, 0.2 GiB for the dev ones); exact, see
+  // benchmarks/ldnet_epoch_time.py for the epoch time it saves
+  feature_cache_mb: 2048,
   // Penn Treebank -> WikiText-2
   token_aliases: {"``": '"', "''": '"', "`": "'", "-LRB-": "(", "-RRB-": ")", "-LCB-": "(", "-RCB-": ")",
                   "--": "—", "n't": "not", wo: "will", ca: "can"},
