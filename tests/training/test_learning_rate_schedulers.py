@@ -65,6 +65,7 @@ def test_inverse_time_is_ldnets_lr_over_one_plus_decay_times_epochs_and_reads_no
     rates = []
     for _ in range(3):
         rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
         scheduler.step_epoch()
     assert rates == pytest.approx([1.0, 1 / 1.05, 1 / 1.1])
     assert not type(scheduler).reads_validation_metric
