@@ -62,11 +62,6 @@ class CrfTagger(Model):
         "character_lstm", "character_encoding"), LSTMs and the tag projection torch's defaults (AllenNLP
         wraps torch.nn.LSTM and torch.nn.Linear), the CRF's transitions Xavier-normal and its start/end
         transitions normal(0, 1). `initializer` changes any of them by name.
-    Initialisation
-        As AllenNLP's crf_tagger, part by part: word and character vectors Xavier-uniform ("embedding",
-        "character_lstm", "character_encoding"), LSTMs and the tag projection torch's defaults (AllenNLP
-        wraps torch.nn.LSTM and torch.nn.Linear), the CRF's transitions Xavier-normal and its start/end
-        transitions normal(0, 1). `initializer` changes any of them by name.
     Metrics
         accuracy (tokens), and with `label_encoding` precision-, recall-, f1-measure- "overall" and per
         chunk type (conlleval's counts). With `layer_selection` also "active_layers" (non-zero gates) and
