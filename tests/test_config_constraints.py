@@ -299,6 +299,17 @@ HOOKS = [  # (registry base, valid config, the keys that break how its arguments
     ("dataset_reader", {"type": "conll", "num_columns": 4}, {"label_column": 4}, "label_column"),
     ("token_embedder", {"type": "language_model_token_embedder", "forward_archive": "no/such/lm.tar.gz"},
      {"do_layer_norm": True}, "do_layer_norm"),
+    # sizes two blocks must agree on, when their configs give both: an encoder reads what the embedder gives
+    ("model", {"type": "language_model", "text_field_embedder": {"token_embedders": {
+        "tokens": {"type": "embedding", "embedding_dim": 4}}}, "contextualizer": {"type": "lstm", "input_size": 4,
+                                                                                  "hidden_size": 4}},
+     {"contextualizer": {"type": "lstm", "input_size": 5, "hidden_size": 4}}, "contextualizer.input_size"),
+    ("model", {"type": "crf_tagger", "text_field_embedder": {"token_embedders": {
+        "tokens": {"type": "embedding", "embedding_dim": 4},
+        "token_characters": {"type": "character_encoding", "embedding_dim": 2, "num_filters": 3,
+                             "ngram_filter_sizes": [1, 2]}}}, "encoder": {"type": "transformer", "input_dim": 10,
+                                                                             "num_heads": 2}},
+     {"encoder": {"type": "transformer", "input_dim": 8, "num_heads": 2}}, "encoder.input_dim"),
 ]
 
 

@@ -114,6 +114,13 @@ class Registrable(FromParams):
         return chosen, constructor_name, {"type": type_name}
 
     @classmethod
+    def implementation_of(cls: Type[R], config: Dict[str, Any]) -> Type[R]:
+        """The class a filled config of `cls` (a registry base: its `"type"`, else the default) builds."""
+        if not cls.is_registry_base():
+            return cls
+        return cast(Type[R], cls.resolve_class_name(config.get("type") or cls.default_implementation or "")[0])
+
+    @classmethod
     def config_name(cls) -> str:
         base = cls.registry_base()
         return (base.name_of(cls) if base is not None else None) or cls.__name__

@@ -8,6 +8,7 @@ from lmlab.common.constraints import PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.data.label_codings import LabelCoding, allowed_transitions, to_spans
 from lmlab.data.vocabulary import Vocabulary
+from lmlab.models.config_sizes import encoder_reads_embedder
 from lmlab.models.model import Model
 from lmlab.modules.conditional_random_field import ConditionalRandomField
 from lmlab.modules.initializers import InitializerApplicator
@@ -139,6 +140,7 @@ class CrfTagger(Model):
 
     @classmethod
     def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
+        yield from encoder_reads_embedder(arguments["text_field_embedder"], arguments.get("encoder"), "encoder")
         if arguments.get("label_encoding") is None:
             if arguments.get("constrain_crf_decoding"):
                 yield ConfigurationError("constraints come from the label coding: set label_encoding",

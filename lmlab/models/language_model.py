@@ -8,6 +8,7 @@ from lmlab.common.constraints import PositiveInt, Probability
 from lmlab.common.errors import ConfigurationError
 from lmlab.common.lazy import Lazy
 from lmlab.data.vocabulary import Vocabulary
+from lmlab.models.config_sizes import encoder_reads_embedder
 from lmlab.models.model import Model
 from lmlab.modules.highway import Activation, activation_function
 from lmlab.modules.initializers import InitializerApplicator
@@ -155,6 +156,8 @@ class LanguageModel(Model):
 
     @classmethod
     def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
+        yield from encoder_reads_embedder(arguments["text_field_embedder"], arguments["contextualizer"],
+                                          "contextualizer")
         if arguments.get("projection_dim") is None and arguments.get("projection_activation", "linear") != "linear":
             yield ConfigurationError("an activation needs a projection: set projection_dim", "projection_activation")
         if arguments.get("num_samples") and arguments.get("softmax_loss") is not None:

@@ -105,7 +105,8 @@ def test_misconfigurations_are_rejected_with_the_config_path():
             "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}}},
             "contextualizer": {"type": "lstm", "input_size": 8, "hidden_size": 6, "bidirectional": True}}),
             vocab=vocab)
-    with pytest.raises(ConfigurationError, match="output dim 8 != contextualizer input dim 5"):
+    with pytest.raises(ConfigurationError, match="at contextualizer.input_size: expected the text_field_embedder's "
+                                                 "output size 8, found 5"):  # refused before anything is built
         Model.from_params(Params({
             "type": "language_model",
             "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}}},

@@ -38,6 +38,8 @@ class BidirectionalLmLstm(Seq2SeqEncoder):
         `no_peeking()` is True. The state is not carried between batches.
     """
 
+    input_dim_key = "input_size"
+
     def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: PositiveInt = 1,
                  projection_dim: Optional[PositiveInt] = None, dropout: Probability = 0.0,
                  use_skip_connections: bool = False, return_all_layers: bool = False) -> None:

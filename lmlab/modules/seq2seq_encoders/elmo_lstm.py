@@ -41,6 +41,8 @@ class ElmoLstmSeq2SeqEncoder(Seq2SeqEncoder):
         writes them out directly.
     """
 
+    input_dim_key = "input_size"
+
     def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, projection_dim: PositiveInt,
                  num_layers: PositiveInt = 2, cell_clip: Optional[PositiveFloat] = 3.0,
                  proj_clip: Optional[PositiveFloat] = 3.0, use_skip_connections: bool = True,

@@ -52,6 +52,7 @@ class _RecurrentEncoder(StatefulEncoder):
     """One implementation of "lstm" and "gru", parameterised by the torch module class `_rnn_class`."""
 
     _rnn_class: type = torch.nn.LSTM
+    input_dim_key = "input_size"
 
     def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: PositiveInt = 1,
                  bidirectional: bool = False, dropout: DropoutRate = 0.0, stateful: bool = False) -> None:

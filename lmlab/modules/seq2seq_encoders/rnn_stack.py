@@ -113,6 +113,7 @@ class RnnStack(StatefulEncoder):
     """
 
     gates: torch.Tensor
+    input_dim_key = "input_size"
 
     def __init__(self, input_size: PositiveInt, hidden_size: PositiveInt, num_layers: PositiveInt, unit: Unit,
                  dropout: DropoutRate, stateful: bool, return_all_layers: bool) -> None:

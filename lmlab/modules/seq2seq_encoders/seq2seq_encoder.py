@@ -54,6 +54,10 @@ class Seq2SeqEncoder(torch.nn.Module, Registrable):
     """Whether `forward` returns every layer, (L, B, T, H_out). None: this encoder only ever returns its top
     layer; encoders that can return all of them set a bool (their `return_all_layers` argument)."""
 
+    input_dim_key: Optional[str] = None
+    """The constructor argument that is H_in (`input_size`, `input_dim`), if there is one: `lmlab check`
+    compares it with the size of what feeds the encoder when the config gives both."""
+
     def get_input_dim(self) -> int:
         """H_in."""
         raise NotImplementedError

@@ -274,6 +274,7 @@ class CausalTransformerEncoder(Seq2SeqEncoder):
     """
 
     directions: Tuple[Direction, ...] = ("forward",)
+    input_dim_key = "input_dim"
     """One `TransformerStack` per direction, their outputs side by side (a subclass adds "backward")."""
 
     def __init__(self, input_dim: PositiveInt, num_layers: PositiveInt = 2, num_heads: PositiveInt = 4,

@@ -1,5 +1,5 @@
 """`basic`: one token embedder per indexer, outputs concatenated."""
-from typing import Annotated, Dict, cast
+from typing import Annotated, Any, Dict, Optional, cast
 
 import torch
 from overrides import overrides
@@ -40,6 +40,13 @@ class BasicTextFieldEmbedder(TextFieldEmbedder):
         self.allow_unmatched_keys = allow_unmatched_keys
         # ModuleDict registers the embedders' parameters (as token_embedders.<name>.*)
         self.token_embedders = torch.nn.ModuleDict({key: token_embedders[key] for key in self._keys})
+
+    @classmethod
+    def output_dim_from_config(cls, config: Dict[str, Any]) -> Optional[int]:
+        dims = [TokenEmbedder.implementation_of(embedder).output_dim_from_config(embedder)
+                for embedder in config["token_embedders"].values()]
+        known = [dim for dim in dims if dim is not None]
+        return sum(known) if len(known) == len(dims) else None
 
     @overrides
     def get_output_dim(self) -> int:

@@ -1,5 +1,5 @@
 """`TextFieldEmbedder`: the contract for embedding a whole batched text field."""
-from typing import Dict
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -21,6 +21,12 @@ class TextFieldEmbedder(torch.nn.Module, Registrable):
     """
 
     default_implementation = "basic"
+
+    @classmethod
+    def output_dim_from_config(cls, config: Dict[str, Any]) -> Optional[int]:
+        """D as a filled config of this class gives it, without building anything (for `lmlab check`);
+        None when only the built object knows (the default)."""
+        return None
 
     def get_output_dim(self) -> int:
         """D, the size of each token's vector."""

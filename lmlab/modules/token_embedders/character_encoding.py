@@ -1,5 +1,5 @@
 """`character_encoding`: a word vector from its characters with a character CNN (Kim et al., 2016)."""
-from typing import Annotated, Optional, Tuple
+from typing import Annotated, Any, Dict, Optional, Tuple
 
 import torch
 
@@ -64,6 +64,10 @@ class TokenCharactersEncoder(TokenEmbedder):
         self.projection = torch.nn.Linear(pooled_dim, output_dim) if output_dim is not None else None
         self.dropout = torch.nn.Dropout(dropout) if dropout > 0 else None
         self._output_dim = output_dim if output_dim is not None else pooled_dim
+
+    @classmethod
+    def output_dim_from_config(cls, config: Dict[str, Any]) -> Optional[int]:
+        return config["output_dim"] or config["num_filters"] * len(config["ngram_filter_sizes"])
 
     def get_output_dim(self) -> int:
         return self._output_dim

@@ -1,5 +1,5 @@
 """`elmo_character_encoder`: ELMo's character CNN + highway + projection as a trainable token embedder."""
-from typing import Annotated, List, Literal, Tuple
+from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple
 
 import torch
 
@@ -50,6 +50,10 @@ class ElmoCharacterEncoderTokenEmbedder(TokenEmbedder):
 
     def reset_parameters(self) -> None:
         self.character_encoder.reset_parameters()
+
+    @classmethod
+    def output_dim_from_config(cls, config: Dict[str, Any]) -> Optional[int]:
+        return config["projection_dim"]
 
     def get_output_dim(self) -> int:
         return self.character_encoder.get_output_dim()

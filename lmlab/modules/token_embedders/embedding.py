@@ -80,6 +80,10 @@ class Embedding(TokenEmbedder):
                                                              num_embeddings, padding_index))
 
     @classmethod
+    def output_dim_from_config(cls, config: Dict[str, Any]) -> Optional[int]:
+        return config["embedding_dim"]
+
+    @classmethod
     def check_arguments(cls, arguments: Dict[str, Any]) -> Iterator[ConfigurationError]:
         size, padding = arguments.get("num_embeddings"), arguments.get("padding_index")
         if size is not None and padding is not None and padding >= size:

@@ -1,5 +1,5 @@
 """`TokenEmbedder`: the contract for embedding one indexer's ids."""
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -20,6 +20,12 @@ class TokenEmbedder(torch.nn.Module, Registrable):
         (B, T, D) float with D = `get_output_dim()`. Padded tokens get the padding vector (zeros for
         the implementations here).
     """
+
+    @classmethod
+    def output_dim_from_config(cls, config: Dict[str, Any]) -> Optional[int]:
+        """D as a filled config of this class gives it, without building anything (for `lmlab check`);
+        None when only the built object knows (the default)."""
+        return None
 
     def get_output_dim(self) -> int:
         """D, the size of each token's vector."""
