@@ -200,7 +200,9 @@ def _encoded(answer: Union[Dict[str, Any], Exception], name: str,
             raise answer
         if "error" in answer:
             return _Bad(answer["error"]), ""
-        return None, strict_json.encode(answer).decode("utf-8")
+        line = strict_json.dumps(answer)
+        line.encode("utf-8")  # raises for a lone surrogate, which stdout could not print
+        return None, line
     except Exception as err:
         logger.debug("%s:%d failed", name, number, exc_info=err)
         message = "; ".join(str(err).splitlines())

@@ -37,8 +37,9 @@ def dumps(value: Any) -> str:
 
 
 def encode(value: Any) -> bytes:
-    """`dumps(value)` as UTF-8; `ValueError` (`UnicodeEncodeError` for a lone surrogate) when it cannot be."""
-    return dumps(value).encode("utf-8")
+    """`value` as compact strict JSON in UTF-8 (no spaces after separators: an HTTP body, as Starlette writes
+    one); `ValueError` (`UnicodeEncodeError` for a lone surrogate) when it cannot be."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def _refuse_constant(name: str) -> NoReturn:
