@@ -28,8 +28,11 @@ class LearningRateScheduler(Registrable):
     """Wraps a torch scheduler; see the module docstring. Inputs: optimizer. Outputs: none (updates lr)."""
 
     run_time_arguments = ("optimizer", "num_epochs", "num_steps_per_epoch")
-    reads_validation_metric = False
-    """Whether the schedule acts on the validation metric (a plateau schedule), not only on steps and epochs."""
+    @classmethod
+    def reads_validation_metric(cls, arguments: Dict[str, Any]) -> bool:
+        """Whether the schedule built from these config `arguments` acts on the validation metric (a plateau
+        schedule), not only on steps and epochs. Decided from the config, before anything is built."""
+        return False
 
     def __init__(self, scheduler: Any) -> None:
         self.scheduler = scheduler
@@ -69,7 +72,9 @@ class ReduceOnPlateauLearningRateScheduler(LearningRateScheduler):
     Outputs: none.
     """
 
-    reads_validation_metric = True
+    @classmethod
+    def reads_validation_metric(cls, arguments: Dict[str, Any]) -> bool:
+        return True
 
     def __init__(self, optimizer: torch.optim.Optimizer, factor: Factor = 0.5, patience: NonNegativeInt = 0,
                  min_lr: NonNegativeFloat = 0.0) -> None:
@@ -116,6 +121,10 @@ class LinearWithWarmupLearningRateScheduler(LearningRateScheduler):
         plateau_patience: int = 0
     Inputs: optimizer, num_epochs, num_steps_per_epoch (run time). Outputs: none (updates lr).
     """
+
+    @classmethod
+    def reads_validation_metric(cls, arguments: Dict[str, Any]) -> bool:
+        return arguments.get("plateau_factor") is not None  # the plateau cut on top of the linear schedule
 
     def __init__(self, optimizer: torch.optim.Optimizer, num_epochs: int, num_steps_per_epoch: Optional[int],
                  total_steps: Optional[PositiveInt] = None, warmup_steps: NonNegativeInt = 0, cosine: bool = False,

@@ -116,7 +116,7 @@ def _reads_validation_metric(scheduler: Dict[str, Any]) -> bool:
         implementation, _ = LearningRateScheduler.resolve_class_name(name)
     except ConfigurationError:
         return False  # an unknown name: check_config reports it, with its suggestions
-    return issubclass(implementation, LearningRateScheduler) and implementation.reads_validation_metric
+    return issubclass(implementation, LearningRateScheduler) and implementation.reads_validation_metric(scheduler)
 
 
 class _LayerSelectionRecipe(RunRecipe):

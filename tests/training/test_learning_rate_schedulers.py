@@ -68,9 +68,12 @@ def test_inverse_time_is_ldnets_lr_over_one_plus_decay_times_epochs_and_reads_no
         optimizer.step()
         scheduler.step_epoch()
     assert rates == pytest.approx([1.0, 1 / 1.05, 1 / 1.1])
-    assert not type(scheduler).reads_validation_metric
+    assert not type(scheduler).reads_validation_metric({"decay": 0.05})
     _, plateau = _scheduler({"type": "reduce_on_plateau"})
-    assert type(plateau).reads_validation_metric
+    assert type(plateau).reads_validation_metric({})
+    linear = LearningRateScheduler.by_name("linear_with_warmup")
+    assert not linear.reads_validation_metric({"total_steps": 10})
+    assert linear.reads_validation_metric({"total_steps": 10, "plateau_factor": 0.5})  # it anneals on a plateau
 
 
 def test_linear_with_warmup_anneals_on_a_plateau_and_resumes_it():
