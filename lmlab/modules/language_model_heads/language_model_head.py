@@ -24,11 +24,16 @@ class LanguageModelHead(torch.nn.Module, Registrable):
         """Use `weight` (V, D), e.g. an embedding matrix, as this head's matrix; a ValueError if it cannot."""
         raise ValueError(f"{type(self).__name__} cannot share its weights with an embedding")
 
+    input_dim: int
+    """D, the size of the hidden vectors read; each implementation's constructor sets it."""
+    output_dim: int
+    """V, the size of the output vocabulary; each implementation's constructor sets it."""
+
     def get_input_dim(self) -> int:
-        raise NotImplementedError
+        return self.input_dim
 
     def get_output_dim(self) -> int:
-        raise NotImplementedError
+        return self.output_dim
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

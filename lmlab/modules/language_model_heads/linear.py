@@ -59,14 +59,6 @@ class LinearLanguageModelHead(LanguageModelHead):
                 self.bias.uniform_(-bound, bound)
 
     @overrides
-    def get_input_dim(self) -> int:
-        return self.input_dim
-
-    @overrides
-    def get_output_dim(self) -> int:
-        return self.output_dim
-
-    @overrides
     def tie_weights(self, weight: torch.nn.Parameter) -> None:
         """Share `weight` (V, D) as this head's output matrix."""
         if tuple(weight.shape) != tuple(self.weight.shape):

@@ -61,14 +61,6 @@ class PretrainedTransformerLanguageModelHead(LanguageModelHead):
         return cls(model_name, causal=True, load_weights=load_weights)
 
     @overrides
-    def get_input_dim(self) -> int:
-        return self.input_dim
-
-    @overrides
-    def get_output_dim(self) -> int:
-        return self.output_dim
-
-    @overrides
     def tie_weights(self, weight: torch.nn.Parameter) -> None:
         """Use `weight` (V, H) as the output embedding matrix."""
         output = self.head_model.get_submodule(self._output_name)

@@ -43,14 +43,6 @@ class SoftmaxLossLanguageModelHead(LanguageModelHead):
                                      "that", "softmax_loss")
 
     @overrides
-    def get_input_dim(self) -> int:
-        return self.input_dim
-
-    @overrides
-    def get_output_dim(self) -> int:
-        return self.output_dim
-
-    @overrides
     def tie_weights(self, weight: torch.nn.Parameter) -> None:
         self.softmax_loss.tie_weights(weight)
 
