@@ -72,12 +72,7 @@ lmlab_overrides() {  # $1 = seed
 J
 }
 
-timed() {  # timed NAME COMMAND...: wall seconds to OUT/NAME.seconds, peak RSS (KiB) to OUT/NAME.rss
-  local name=$1; shift
-  local start; start=$(date +%s.%N)
-  /usr/bin/time -f %M -o "$out/$name.rss" "$@" >"$out/$name.log" 2>&1 || echo "FAILED $name: $(tail -1 "$out/$name.log")"
-  echo "$(date +%s.%N) - $start" | bc >"$out/$name.seconds"
-}
+source benchmarks/timed.sh  # timed NAME COMMAND...
 
 for seed in $seeds; do
   SEED=$seed timed "allennlp_$seed" "$venv/bin/allennlp" train "$out/allennlp.jsonnet" -s "$out/allennlp_$seed" \

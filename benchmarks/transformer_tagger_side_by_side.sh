@@ -97,12 +97,7 @@ lmlab_overrides=$(cat <<J
 J
 )
 
-timed() {  # timed NAME COMMAND...: wall seconds to OUT/NAME.seconds, peak RSS (KiB) to OUT/NAME.rss
-  local name=$1; shift
-  local start; start=$(date +%s.%N)
-  /usr/bin/time -f %M -o "$out/$name.rss" "$@" >"$out/$name.log" 2>&1 || echo "FAILED $name: $(tail -1 "$out/$name.log")"
-  echo "$(date +%s.%N) - $start" | bc >"$out/$name.seconds"
-}
+source benchmarks/timed.sh  # timed NAME COMMAND...
 
 timed allennlp "$venv/bin/allennlp" train "$out/allennlp.jsonnet" -s "$out/allennlp" --include-package allennlp_models.tagging
 HF_MODEL="$out/bert" timed lmlab python3 -m lmlab train configs/transformers/conll2000_tagger.jsonnet -s "$out/lmlab" \
