@@ -293,11 +293,11 @@ class FeatureCache:
             return computed
         outputs = []
         for index in range(len(language_models)):
-            first = found[0][index]  # type: ignore[index]  # every entry is stored here
-            batch = first.new_zeros((*first.shape[:-2], ids.shape[0], ids.shape[1], first.shape[-1]))  # (.., B, T, D)
-            for b, entry in enumerate(found):
-                batch[..., b, :lengths[b], :] = entry[index]  # type: ignore[index]
-            outputs.append(batch)
+            # each stored row has time on dim -2: put it first, pad all rows in one call, put B and T back
+            rows_of_lm = [entry[index].movedim(-2, 0) for entry in found]  # type: ignore[index]  # B x (T_b, .., D)
+            batch = torch.nn.utils.rnn.pad_sequence(rows_of_lm, batch_first=True)  # (B, max T_b, .., D)
+            batch = torch.nn.functional.pad(batch.movedim(1, -2), (0, 0, 0, ids.shape[1] - batch.shape[1]))
+            outputs.append(batch.movedim(0, -3))  # (.., B, T, D)
         return outputs
 
     def _store(self, key: bytes, parts: List[torch.Tensor]) -> None:
